@@ -1,0 +1,54 @@
+# Feedback Loops — the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= deploy/demo.yaml
+KAFKACTL := $(PYTHON) deploy/kafka/kafkactl.py
+PYTEST_ARGS ?=
+
+.PHONY: run test bench venv kafka kafka-stop kafka-status topics worker sender typecheck clean help
+
+help:
+	@echo "make run     - set up and run the demo: Kafka, worker, sender, demo receiver and producer"
+	@echo "make test    - set up and run the whole test suite (starts its own broker)"
+	@echo "make bench   - run the benchmark scenarios (see docs/benchmarks.md)"
+	@echo "make kafka | kafka-stop | kafka-status - the local single-node KRaft broker"
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+kafka:
+	$(KAFKACTL) start
+
+kafka-stop:
+	$(KAFKACTL) stop
+
+kafka-status:
+	$(KAFKACTL) status
+
+topics: venv kafka
+	$(BIN)/feedbackloops --config $(CONFIG) topics create
+
+run: venv
+	$(KAFKACTL) fetch
+	$(BIN)/feedbackloops --config $(CONFIG) demo run
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: venv
+	$(KAFKACTL) fetch
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(KAFKACTL) fetch
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache

@@ -1,0 +1,62 @@
+"""Our CLI commands, attached to Faust's ``cli`` group: ``topics``, ``config``, ``demo``."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import click
+
+from .provision import create_topics
+from .settings import Config, Secret
+from .topics import Topics
+
+__all__ = ["register"]
+
+
+def register(cli: click.Group, config: Config) -> None:
+    """Add our command groups to ``cli``, each bound to ``config``."""
+
+    @click.group(name="topics")
+    def topics_group() -> None:
+        """Provision and list the pipeline's Kafka topics."""
+
+    @topics_group.command(name="create")
+    def topics_create() -> None:
+        """Create every topic of the design that does not exist yet (safe to re-run)."""
+        result = create_topics(config.kafka, Topics(config.kafka).specs())
+        for name in result.created:
+            click.echo(f"created  {name}")
+        for name in result.existing:
+            click.echo(f"exists   {name}")
+        for name in result.mismatched:
+            click.echo(f"warning  {name} has a different partition count than configured",
+                       err=True)
+
+    @topics_group.command(name="list")
+    def topics_list() -> None:
+        """Print every topic with partitions and cleanup policy."""
+        for spec in Topics(config.kafka).specs():
+            click.echo(f"{spec.name:40} partitions={spec.partitions:<3} "
+                       f"cleanup={spec.configs['cleanup.policy']}")
+
+    @click.command(name="config")
+    def show_config() -> None:
+        """Print the validated configuration (secrets masked)."""
+        click.echo(json.dumps(_plain(config), indent=2))
+
+    from .demo.commands import demo_group
+
+    cli.add_command(topics_group)
+    cli.add_command(show_config)
+    cli.add_command(demo_group(config))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Secret):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple):
+        return [_plain(v) for v in obj]
+    return obj

@@ -1,0 +1,53 @@
+"""``feedbackloops demo run|receiver|produce``."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import click
+
+from ..settings import Config
+
+__all__ = ["demo_group"]
+
+
+def demo_group(config: Config) -> click.Group:
+    @click.group(name="demo")
+    def demo() -> None:
+        """The demo behind `make run`: receiver, producer, and both with a worker."""
+
+    @demo.command(name="run")
+    @click.option("--receiver-port", default=8099, show_default=True)
+    @click.option("--rate", default=2.0, show_default=True, help="events per second")
+    @click.option("--manage-broker/--no-manage-broker", default=True, show_default=True,
+                  help="start (and at the end stop) the local broker")
+    def run(receiver_port: int, rate: float, manage_broker: bool) -> None:
+        """Start Kafka, topics, worker, receiver and producer; Ctrl-C stops them all."""
+        from .supervisor import run_demo
+
+        path = os.environ.get("FL_CONFIG") or "deploy/demo.yaml"
+        raise SystemExit(run_demo(path, receiver_port, rate, manage_broker))
+
+    @demo.command(name="receiver")
+    @click.option("--port", default=8099, show_default=True)
+    def receiver(port: int) -> None:
+        """Run a receiver on 127.0.0.1 that prints one line per call."""
+        from .receiver import serve
+
+        try:
+            asyncio.run(serve(port))
+        except KeyboardInterrupt:
+            pass
+
+    @demo.command(name="produce")
+    @click.option("--rate", default=2.0, show_default=True, help="events per second")
+    @click.option("--count", default=0, show_default=True, help="0 = until interrupted")
+    @click.option("--profiles", default=20, show_default=True)
+    def produce(rate: float, count: int, profiles: int) -> None:
+        """Load demo profiles and tags, then emit opens and clicks."""
+        from .producer import produce_demo
+
+        sent = produce_demo(config.kafka, rate, count, profiles)
+        click.echo(f"[producer] sent {sent} events")
+
+    return demo

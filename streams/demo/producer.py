@@ -1,0 +1,46 @@
+"""The demo producer: loads demo profiles and tags, then emits opens and clicks at a rate."""
+from __future__ import annotations
+
+import time
+
+import orjson
+from confluent_kafka import Producer
+
+from ..clients import confluent_config
+from ..settings import KafkaConfig
+from ..topics import Topics
+from .events import DemoWorld
+
+__all__ = ["produce_demo"]
+
+
+def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: int) -> int:
+    """Publish reference data, then ``count`` events (0: until interrupted). Returns the count."""
+    topics = Topics(kafka)
+    world = DemoWorld(profiles=profiles)
+    producer = Producer(confluent_config(kafka, **{"partitioner": "murmur2_random",
+                                                    "linger.ms": 5}))
+    for profile in world.profiles:
+        producer.produce(topics.ref_profiles, key=profile["id"], value=orjson.dumps(profile))
+    for mailing in world.mailings:
+        producer.produce(topics.ref_tags, key=mailing["id"], value=orjson.dumps(mailing))
+    producer.flush(10)
+    sent = 0
+    interval = 1.0 / rate_per_s
+    next_at = time.monotonic()
+    try:
+        while count == 0 or sent < count:
+            event = world.event()
+            producer.produce(topics.raw[event["type"]], key=event["profile"],
+                             value=orjson.dumps(event))
+            producer.poll(0)
+            sent += 1
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        producer.flush(10)
+    return sent

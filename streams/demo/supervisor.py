@@ -1,0 +1,72 @@
+"""``feedbackloops demo run``: everything ``make run`` shows, started and stopped together.
+
+Starts the local broker (unless one answers already), creates the topics, then runs the
+worker, the demo receiver and the demo producer as child processes. Ctrl-C (or SIGTERM) stops
+the children and, if this command started it, the broker.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["run_demo"]
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKACTL = ROOT / "deploy" / "kafka" / "kafkactl.py"
+
+
+def _broker_running(env: dict[str, str]) -> bool:
+    return subprocess.run([sys.executable, str(KAFKACTL), "status"], env=env,
+                          capture_output=True).returncode == 0
+
+
+def run_demo(config_path: str, receiver_port: int, rate_per_s: float, manage_broker: bool) -> int:
+    env = dict(os.environ)
+    base = [sys.executable, "-m", "streams", "--config", config_path]
+    started_broker = False
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def stop_all(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_all)
+    try:
+        if manage_broker and not _broker_running(env):
+            subprocess.run([sys.executable, str(KAFKACTL), "start"], env=env, check=True)
+            started_broker = True
+        subprocess.run([*base, "topics", "create"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        print("[demo] topics ready; starting receiver, worker and producer (Ctrl-C stops all)",
+              flush=True)
+        for name, args in [
+            ("receiver", ["demo", "receiver", "--port", str(receiver_port)]),
+            ("worker", ["worker", "-l", "warn"]),
+            ("producer", ["demo", "produce", "--rate", str(rate_per_s)]),
+        ]:
+            children.append((name, subprocess.Popen([*base, *args], env=env,
+                                                    start_new_session=True)))
+        while True:
+            for name, proc in children:
+                code = proc.poll()
+                if code is not None:
+                    print(f"[demo] {name} exited with {code}; stopping", flush=True)
+                    return code or 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\n[demo] stopping...", flush=True)
+        return 0
+    finally:
+        for _name, proc in reversed(children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _name, proc in reversed(children):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if started_broker:
+            subprocess.run([sys.executable, str(KAFKACTL), "stop"], env=env)

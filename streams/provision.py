@@ -1,0 +1,60 @@
+"""Create the topics of :mod:`streams.topics` (idempotent) with confluent-kafka's admin client."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from .clients import confluent_config
+from .settings import KafkaConfig
+from .topics import TopicSpec
+
+__all__ = ["ProvisionResult", "create_topics"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    """What ``create_topics`` did: names created, names already there, and mismatches."""
+
+    created: list[str]
+    existing: list[str]
+    #: existing topics whose partition count differs from the configuration.
+    mismatched: list[str]
+
+
+def create_topics(kafka: KafkaConfig, specs: list[TopicSpec], timeout_s: float = 30.0) -> ProvisionResult:
+    """Create every topic in ``specs`` that does not exist; leave existing ones alone.
+
+    Running it twice is harmless: the second run reports every topic as existing.
+    """
+    admin = AdminClient(confluent_config(kafka))
+    metadata = admin.list_topics(timeout=timeout_s)
+    present = metadata.topics
+    missing = [s for s in specs if s.name not in present]
+    existing = [s.name for s in specs if s.name in present]
+    mismatched = [s.name for s in specs
+                  if s.name in present and len(present[s.name].partitions) != s.partitions]
+    created: list[str] = []
+    if missing:
+        futures = admin.create_topics(
+            [NewTopic(s.name, num_partitions=s.partitions,
+                      replication_factor=kafka.replication_factor, config=s.configs)
+             for s in missing],
+            operation_timeout=timeout_s, request_timeout=timeout_s)
+        for name, future in futures.items():
+            try:
+                future.result()
+                created.append(name)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.name() == "TOPIC_ALREADY_EXISTS":  # a concurrent run created it
+                    existing.append(name)
+                else:
+                    raise
+    for name in mismatched:
+        log.warning("topic %s exists with a different partition count than configured", name)
+    return ProvisionResult(created=created, existing=existing, mismatched=mismatched)

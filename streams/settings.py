@@ -1,0 +1,181 @@
+"""The typed, frozen shape of the configuration (see ``deploy/feedbackloops.example.yaml``).
+
+Units are in the names (``_s``, ``_ms``, ``_per_s``). ``check()`` methods raise ``ValueError``
+with ``"<key>: <problem>"``; :mod:`streams.config` prefixes the section.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "ApiConfig", "Config", "KafkaConfig", "LoopDecl", "Secret", "SecurityConfig",
+    "SenderConfig", "WorkerConfig",
+]
+
+
+class Secret:
+    """A string that never prints: ``str()``/``repr()`` give ``'***'``; ``reveal()`` gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = lambda self: "***"  # noqa: E731
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where Kafka is and how our topics are laid out."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    #: partitions of every keyed topic; raw topics and fl.ref.profiles must share it.
+    partitions: int = 8
+    replication_factor: int = 1
+    #: retention of the raw topics (the replay window); at least 7 days.
+    raw_retention_hours: float = 168.0
+    dead_retention_days: float = 30.0
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: Secret | None = None
+    ssl_cafile: str = ""
+
+    def check(self) -> None:
+        if not self.bootstrap_servers.strip():
+            raise ValueError("bootstrap_servers: must name at least one host:port")
+        for server in self.bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"bootstrap_servers: {server.strip()!r} is not host:port")
+        if self.partitions < 1:
+            raise ValueError(f"partitions: must be >= 1, got {self.partitions}")
+        if self.replication_factor < 1:
+            raise ValueError(f"replication_factor: must be >= 1, got {self.replication_factor}")
+        if self.raw_retention_hours < 168:
+            raise ValueError("raw_retention_hours: the replay window needs >= 168 (7 days), "
+                             f"got {self.raw_retention_hours:g}")
+        if self.security_protocol.startswith("SASL") and not self.sasl_username:
+            raise ValueError("sasl_username: required with security_protocol "
+                             f"{self.security_protocol}")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """The Faust worker (enrichment, routing, tables)."""
+
+    app_id: str = "feedbackloops"
+    store: Literal["rocksdb", "memory"] = "rocksdb"
+    data_dir: str = "var/worker"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    json_logs: bool = False
+
+    def check(self) -> None:
+        if not self.app_id or any(c.isspace() for c in self.app_id):
+            raise ValueError(f"app_id: must be a non-empty name without spaces, got {self.app_id!r}")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The control API (served by the worker)."""
+
+    bind: str = "127.0.0.1"
+    port: int = 6066
+    #: bearer tokens accepted on every route but /healthz, /readyz, /metrics.
+    tokens: tuple[Secret, ...] = ()
+
+    def check(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port: must be 0..65535, got {self.port}")
+        for token in self.tokens:
+            if len(token.reveal()) < 16:
+                raise ValueError("tokens: every token needs at least 16 characters")
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    """The delivery engine and the defaults a loop inherits."""
+
+    metrics_bind: str = "127.0.0.1"
+    #: /metrics, /healthz, /readyz of a sender process; 0 picks a free port.
+    metrics_port: int = 6067
+    timeout_s: float = 10.0
+    max_in_flight: int = 32
+    rate_per_s: float = 200.0
+
+    def check(self) -> None:
+        if self.timeout_s <= 0 or self.timeout_s > 120:
+            raise ValueError(f"timeout_s: must be in (0, 120], got {self.timeout_s:g}")
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight: must be >= 1, got {self.max_in_flight}")
+        if self.rate_per_s <= 0:
+            raise ValueError(f"rate_per_s: must be > 0, got {self.rate_per_s:g}")
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """Outbound safety: which otherwise-refused networks the operator allows."""
+
+    #: CIDR ranges exempt from the SSRF guard (tests and the demo allow 127.0.0.0/8).
+    allow_networks: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        for i, net in enumerate(self.allow_networks):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"allow_networks[{i}]: {net!r} is not a CIDR range") from None
+
+
+@dataclass(frozen=True)
+class LoopDecl:
+    """A feedback loop declared in the YAML file (published to fl.loops at start-up)."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    database: str | None = None
+    collection: str | None = None
+    encoding: Literal["json", "form", "json-batch"] = "json"
+
+    def check(self) -> None:
+        if not self.id:
+            raise ValueError("id: must not be empty")
+        if not (self.url.startswith("http://") or self.url.startswith("https://")):
+            raise ValueError(f"url: must be an http(s) URL, got {self.url!r}")
+        if not self.events:
+            raise ValueError("events: name at least one event type")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a process needs, validated once at start-up."""
+
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    sender: SenderConfig = field(default_factory=SenderConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    loops: tuple[LoopDecl, ...] = ()
+
+    def check(self) -> None:
+        seen: set[str] = set()
+        for i, loop in enumerate(self.loops):
+            if loop.id in seen:
+                raise ValueError(f"loops[{i}].id: duplicate loop id {loop.id!r}")
+            seen.add(loop.id)

@@ -1,0 +1,1 @@
+"""Test helpers: the real broker, worker processes, recording HTTP receivers."""
