@@ -1,5 +1,27 @@
 """Pure joins and routing: raw event + profile + tags -> enriched event -> matching loops.
 
-No Kafka, no HTTP, no Faust: every function here is unit-testable with plain data.
+No Kafka, no HTTP, no Faust: every function here is unit-testable with plain data. Inputs are
+validated documents (``schemas``); nothing here mutates its arguments.
 """
-__all__: list[str] = []
+from .enrich import EVENT_FIELDS, copernica_time, enrich
+from .errors import EnrichersError, UnsupportedEvent
+from .fields import select_fields
+from .profiles import PROFILE_EDIT_TYPES, apply_edit
+from .routing import DELIVERY_NAMESPACE, LoopIndex, delivery_id, route
+from .tags import tags_for
+
+__all__ = [
+    "EnrichersError",
+    "UnsupportedEvent",
+    "PROFILE_EDIT_TYPES",
+    "apply_edit",
+    "tags_for",
+    "EVENT_FIELDS",
+    "enrich",
+    "copernica_time",
+    "select_fields",
+    "LoopIndex",
+    "DELIVERY_NAMESPACE",
+    "delivery_id",
+    "route",
+]

@@ -1,3 +1,124 @@
 """Everything that talks HTTP to customers: client, encodings, signing, retry policy, rate
-limiting, circuit breaker, SSRF guard, ownership validation. No Faust, no Kafka."""
-__all__: list[str] = []
+limiting, circuit breaker, SSRF guard. No Faust, no Kafka.
+
+Modules: ``errors`` (the exception tree), ``model`` (LoopSettings), ``client`` (the pooled
+HttpClient), ``upstream`` (the one place aiohttp errors are translated), ``ssrf``, ``signing``,
+``encoding``, ``retry``, ``ratelimit``, ``inflight``, ``breaker``, ``batching``, ``engine`` (the
+Dispatcher), ``clock``, ``testing`` (in-memory twins: FakeClock, FakeResolver, RecordingClient).
+"""
+from .batching import Batcher
+from .breaker import BreakerState, CircuitBreaker
+from .client import DeliveryClient, HttpClient, HttpResponse
+from .clock import SYSTEM_CLOCK, Clock, SystemClock
+from .encoding import encode, encode_form, form_pairs
+from .engine import Dispatcher, Outcome, OutcomeKind
+from .errors import (
+    CircuitOpen,
+    ClientError,
+    ConnectError,
+    ConnectionLost,
+    DeliveryError,
+    DnsError,
+    EncodingError,
+    GoneError,
+    InvalidLoopDefinition,
+    InvalidUrl,
+    PermanentDeliveryError,
+    ProtocolError,
+    RedirectRefused,
+    RequestTimeout,
+    ResponseTooLarge,
+    RetryableDeliveryError,
+    RetryableStatus,
+    ServerError,
+    SsrfRefused,
+    TlsError,
+    TooManyRequests,
+    TransportError,
+)
+from .inflight import InFlightLimit
+from .model import LoopSettings, SigningSecret
+from .ownership import (
+    AiodnsTxtResolver,
+    OwnershipCheck,
+    OwnershipResult,
+    TxtResolver,
+    candidate_urls,
+    check_dns,
+    check_file,
+    new_challenge,
+)
+from .ratelimit import TokenBucket
+from .retry import (
+    RetrySchedule,
+    classify_status,
+    error_for_status,
+    parse_retry_after,
+    tier_for,
+    tier_name,
+)
+from .signing import Signer, generate_secret, webhook_headers
+from .ssrf import GuardedResolver, SsrfPolicy
+
+__all__ = [
+    "AiodnsTxtResolver",
+    "Batcher",
+    "BreakerState",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "ClientError",
+    "Clock",
+    "ConnectError",
+    "ConnectionLost",
+    "DeliveryClient",
+    "DeliveryError",
+    "Dispatcher",
+    "DnsError",
+    "EncodingError",
+    "GoneError",
+    "GuardedResolver",
+    "HttpClient",
+    "HttpResponse",
+    "InFlightLimit",
+    "InvalidLoopDefinition",
+    "InvalidUrl",
+    "LoopSettings",
+    "Outcome",
+    "OutcomeKind",
+    "OwnershipCheck",
+    "OwnershipResult",
+    "PermanentDeliveryError",
+    "ProtocolError",
+    "RedirectRefused",
+    "RequestTimeout",
+    "ResponseTooLarge",
+    "RetrySchedule",
+    "RetryableDeliveryError",
+    "RetryableStatus",
+    "SYSTEM_CLOCK",
+    "ServerError",
+    "Signer",
+    "SigningSecret",
+    "SsrfPolicy",
+    "SsrfRefused",
+    "SystemClock",
+    "TlsError",
+    "TokenBucket",
+    "TooManyRequests",
+    "TransportError",
+    "TxtResolver",
+    "candidate_urls",
+    "check_dns",
+    "check_file",
+    "classify_status",
+    "encode",
+    "encode_form",
+    "error_for_status",
+    "form_pairs",
+    "generate_secret",
+    "new_challenge",
+    "parse_retry_after",
+    "tier_for",
+    "tier_name",
+    "webhook_headers",
+]

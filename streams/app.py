@@ -1,11 +1,22 @@
-"""The Faust application: settings from the configuration, topics, tables and agents."""
+"""The Faust application: settings from the configuration, the agents, the HTTP server."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import faust
 
+from .agents import attach_agents
+from senders.client import HttpClient
+from senders.ssrf import SsrfPolicy
+
+from .api.control import ControlPlane
+from .api.routes import control_app
+from .api.server import HttpServer, serve_forever
 from .clients import faust_broker_settings
+from .metrics import PipelineMetrics
+from .ordering import TimestampOrder
+from .runtime import WorkerRuntime
 from .settings import Config
 from .topics import Topics
 
@@ -14,6 +25,7 @@ __all__ = ["build_app"]
 
 def build_app(config: Config) -> faust.App:
     """A Faust app for ``config`` with every agent of the pipeline attached."""
+    topics = Topics.for_config(config)
     store = "rocksdb://" if config.worker.store == "rocksdb" else "memory://"
     datadir = Path(config.worker.data_dir).resolve()
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -24,11 +36,12 @@ def build_app(config: Config) -> faust.App:
         datadir=str(datadir),
         topic_partitions=config.kafka.partitions,
         topic_replication_factor=config.kafka.replication_factor,
+        # `feedbackloops topics create` provisions every topic, Faust's changelog included.
         topic_allow_declare=False,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
-        # Our own aiohttp API serves /metrics and the control plane; Faust's web server stays
-        # off, and if someone turns it on it binds loopback, not 0.0.0.0.
+        # Our own aiohttp server serves /metrics and the control plane; Faust's web server
+        # stays off, and if someone turns it on it binds loopback, not 0.0.0.0.
         web_enabled=False,
         web_bind="127.0.0.1",
         web_port=config.api.port or 6066,
@@ -37,9 +50,26 @@ def build_app(config: Config) -> faust.App:
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         stream_wait_empty=False,
+        ConsumerScheduler=TimestampOrder.preferring(topics.raw["profile"], topics.ref_profiles),
     )
-    topics = Topics(config.kafka)
-    from .slice import attach_slice
+    runtime = WorkerRuntime(config, topics, PipelineMetrics.shared())
+    attach_agents(app, config, topics, runtime)
 
-    attach_slice(app, config, topics)
+    @app.task
+    async def http_server() -> None:
+        client = HttpClient(SsrfPolicy(config.security.allow_networks))
+        await client.start()
+        control = ControlPlane(runtime.loop_store, client, config.sender, config.kafka, topics)
+        server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready),
+                            config.api.bind, config.api.port, "worker api")
+
+        async def forever() -> None:
+            await runtime.start()
+            await asyncio.Event().wait()
+
+        try:
+            await serve_forever(server, forever)
+        finally:
+            await client.close()
+
     return app

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .loader import LoadReport, load_jsonl
 from .provision import create_topics
 from .settings import Config, Secret
 from .topics import Topics
@@ -24,7 +25,7 @@ def register(cli: click.Group, config: Config) -> None:
     @topics_group.command(name="create")
     def topics_create() -> None:
         """Create every topic of the design that does not exist yet (safe to re-run)."""
-        result = create_topics(config.kafka, Topics(config.kafka).specs())
+        result = create_topics(config.kafka, Topics.for_config(config).specs())
         for name in result.created:
             click.echo(f"created  {name}")
         for name in result.existing:
@@ -36,7 +37,7 @@ def register(cli: click.Group, config: Config) -> None:
     @topics_group.command(name="list")
     def topics_list() -> None:
         """Print every topic with partitions and cleanup policy."""
-        for spec in Topics(config.kafka).specs():
+        for spec in Topics.for_config(config).specs():
             click.echo(f"{spec.name:40} partitions={spec.partitions:<3} "
                        f"cleanup={spec.configs['cleanup.policy']}")
 
@@ -45,11 +46,57 @@ def register(cli: click.Group, config: Config) -> None:
         """Print the validated configuration (secrets masked)."""
         click.echo(json.dumps(_plain(config), indent=2))
 
+    @click.group(name="profiles")
+    def profiles_group() -> None:
+        """Bulk-load reference data: profile snapshots."""
+
+    @profiles_group.command(name="load")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--quiet", is_flag=True, help="no progress bar")
+    def profiles_load(path: str, quiet: bool) -> None:
+        """Load profile snapshots (JSON lines, schemas/profile.json) into fl.ref.profiles."""
+        from schemas.validation import parse_profile
+
+        _report(load_jsonl(config.kafka, Topics.for_config(config).ref_profiles, path,
+                           parse_profile, not quiet), "profiles")
+
+    @click.group(name="tags")
+    def tags_group() -> None:
+        """Bulk-load reference data: mailing and link tags."""
+
+    @tags_group.command(name="load")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--quiet", is_flag=True, help="no progress bar")
+    def tags_load(path: str, quiet: bool) -> None:
+        """Load mailing tags (JSON lines, schemas/tags.json) into fl.ref.tags."""
+        from schemas.validation import parse_tags
+
+        _report(load_jsonl(config.kafka, Topics.for_config(config).ref_tags, path, parse_tags,
+                           not quiet), "mailings")
+
+    @click.command(name="sender")
+    def sender() -> None:
+        """Run a sender process: POST deliveries to loops, retry, dead-letter."""
+        from .delivery.main import run_sender
+
+        run_sender(config)
+
     from .demo.commands import demo_group
 
     cli.add_command(topics_group)
     cli.add_command(show_config)
+    cli.add_command(sender)
+    cli.add_command(profiles_group)
+    cli.add_command(tags_group)
     cli.add_command(demo_group(config))
+
+
+def _report(report: LoadReport, what: str) -> None:
+    click.echo(f"loaded {report.loaded} {what}; rejected {report.rejected} lines")
+    for error in report.errors:
+        click.echo(f"  {error}", err=True)
+    if report.rejected:
+        raise SystemExit(1)
 
 
 def _plain(obj: Any) -> Any:

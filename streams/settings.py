@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
-    "ApiConfig", "Config", "KafkaConfig", "LoopDecl", "Secret", "SecurityConfig",
+    "ApiConfig", "BatchDecl", "Config", "KafkaConfig", "LoopDecl", "Secret", "SecurityConfig",
     "SenderConfig", "WorkerConfig",
 ]
 
@@ -84,6 +84,9 @@ class WorkerConfig:
     data_dir: str = "var/worker"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     json_logs: bool = False
+    #: raw events of a newly assigned partition wait at most this long for that partition's
+    #: profile snapshots to be read (see streams/bootstrap.py).
+    profile_bootstrap_timeout_s: float = 300.0
 
     def check(self) -> None:
         if not self.app_id or any(c.isspace() for c in self.app_id):
@@ -109,14 +112,38 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class SenderConfig:
-    """The delivery engine and the defaults a loop inherits."""
+    """The delivery engine, its retry policy, and the limits a loop inherits by default."""
 
     metrics_bind: str = "127.0.0.1"
     #: /metrics, /healthz, /readyz of a sender process; 0 picks a free port.
     metrics_port: int = 6067
+    # -- per-loop defaults (a loop may set its own) --
     timeout_s: float = 10.0
     max_in_flight: int = 32
     rate_per_s: float = 200.0
+    # -- retries --
+    retry_schedule_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    retry_jitter: float = 0.2
+    #: a Retry-After longer than this is cut to it.
+    max_retry_after_s: float = 36000.0
+    #: a delivery older than this goes to dead letters instead of another retry.
+    max_age_s: float = 172800.0
+    # -- endpoint health --
+    breaker_failures: int = 5
+    breaker_open_s: float = 30.0
+    #: a loop failing continuously this long is disabled (with an operational event).
+    disable_after_s: float = 86400.0
+    # -- process-wide bounds --
+    #: HTTP requests in flight per sender process, all loops together.
+    process_max_in_flight: int = 1024
+    #: deliveries read but not finished, per partition, before that partition pauses (it
+    #: resumes below 75 %); bounds memory at roughly 3 KiB per pending delivery.
+    max_pending_per_partition: int = 5000
+    #: when a loop's queue would take longer than this to drain (queued deliveries x its
+    #: recent call duration / its in-flight cap, or / its rate), new deliveries for it are
+    #: deferred to the first retry tier (not an attempt), so a slow or hanging endpoint cannot
+    #: fill its partitions and stall the healthy loops sharing them.
+    defer_after_s: float = 30.0
 
     def check(self) -> None:
         if self.timeout_s <= 0 or self.timeout_s > 120:
@@ -125,6 +152,17 @@ class SenderConfig:
             raise ValueError(f"max_in_flight: must be >= 1, got {self.max_in_flight}")
         if self.rate_per_s <= 0:
             raise ValueError(f"rate_per_s: must be > 0, got {self.rate_per_s:g}")
+        if not self.retry_schedule_s or any(d <= 0 for d in self.retry_schedule_s):
+            raise ValueError("retry_schedule_s: needs at least one delay, all > 0")
+        if list(self.retry_schedule_s) != sorted(self.retry_schedule_s):
+            raise ValueError("retry_schedule_s: delays must not decrease")
+        if self.defer_after_s <= 0:
+            raise ValueError(f"defer_after_s: must be > 0, got {self.defer_after_s:g}")
+        if not 0 <= self.retry_jitter < 1:
+            raise ValueError(f"retry_jitter: must be in [0, 1), got {self.retry_jitter:g}")
+        for name in ("breaker_failures", "process_max_in_flight", "max_pending_per_partition"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -143,8 +181,27 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class BatchDecl:
+    """json-batch: up to ``max_events`` per call, or what arrived within ``max_wait_ms``."""
+
+    max_events: int = 100
+    max_wait_ms: int = 1000
+
+    def check(self) -> None:
+        if not 1 <= self.max_events <= 1000:
+            raise ValueError(f"max_events: must be 1..1000, got {self.max_events}")
+        if not 1 <= self.max_wait_ms <= 60000:
+            raise ValueError(f"max_wait_ms: must be 1..60000, got {self.max_wait_ms}")
+
+
+@dataclass(frozen=True)
 class LoopDecl:
-    """A feedback loop declared in the YAML file (published to fl.loops at start-up)."""
+    """A feedback loop declared in the YAML file (published to fl.loops at start-up).
+
+    ``trusted: true`` records the operator's word for URL ownership (validation method
+    ``operator``); otherwise the loop waits for file or DNS validation like an API loop.
+    Limits left out take the ``sender`` section's defaults.
+    """
 
     id: str
     url: str
@@ -152,14 +209,23 @@ class LoopDecl:
     database: str | None = None
     collection: str | None = None
     encoding: Literal["json", "form", "json-batch"] = "json"
+    fields: tuple[str, ...] | None = None
+    batch: BatchDecl = field(default_factory=BatchDecl)
+    rate_per_s: float | None = None
+    max_in_flight: int | None = None
+    timeout_s: float | None = None
+    secret: Secret | None = None
+    trusted: bool = False
 
     def check(self) -> None:
-        if not self.id:
-            raise ValueError("id: must not be empty")
+        if not self.id or len(self.id) > 64 or not all(c.isalnum() or c in "-_." for c in self.id):
+            raise ValueError(f"id: 1-64 letters, digits, '-', '_' or '.', got {self.id!r}")
         if not (self.url.startswith("http://") or self.url.startswith("https://")):
             raise ValueError(f"url: must be an http(s) URL, got {self.url!r}")
         if not self.events:
             raise ValueError("events: name at least one event type")
+        if self.secret is not None and not self.secret.reveal().startswith("whsec_"):
+            raise ValueError("secret: must start with 'whsec_' (Standard Webhooks format)")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .settings import KafkaConfig
+from .settings import Config, KafkaConfig
 
 __all__ = ["RAW_TOPICS", "TopicSpec", "Topics"]
 
@@ -42,7 +42,8 @@ class TopicSpec:
 class Topics:
     """Topic names and specs for one configuration."""
 
-    def __init__(self, kafka: KafkaConfig, retry_tiers: tuple[str, ...] = ()) -> None:
+    def __init__(self, kafka: KafkaConfig, retry_tiers: tuple[str, ...] = (),
+                 app_id: str = "feedbackloops") -> None:
         self._kafka = kafka
         self._retry_tiers = retry_tiers
         p = kafka.topic_prefix
@@ -58,6 +59,16 @@ class Topics:
         self.attempts = p + "fl.attempts"
         self.profile_actions = p + "fl.profile-actions"
         self.operations = p + "fl.operations"
+        #: the profile table's changelog (Faust's naming, with our prefix).
+        self.profiles_changelog = f"{p}{app_id}-profiles-changelog"
+
+    @classmethod
+    def for_config(cls, config: Config) -> "Topics":
+        """Names for ``config``: its prefix, its retry tiers, its worker app id."""
+        from senders.retry import tier_name
+
+        tiers = tuple(dict.fromkeys(tier_name(d) for d in config.sender.retry_schedule_s))
+        return cls(config.kafka, tiers, config.worker.app_id)
 
     def specs(self) -> list[TopicSpec]:
         """All topics with partitions and cleanup policy, in a stable order."""
@@ -73,6 +84,7 @@ class Topics:
             TopicSpec(self.esp_reports, n, {**delete, "retention.ms": raw_retention}),
             TopicSpec(self.ref_profiles, n, compact),
             TopicSpec(self.ref_tags, n, compact),
+            TopicSpec(self.profiles_changelog, n, compact),
             # Loops are few; one partition keeps the registry's read-your-writes simple.
             TopicSpec(self.loops, 1, compact),
             TopicSpec(self.invalid, n, {**delete, "retention.ms": str(14 * DAY_MS)}),

@@ -18,13 +18,23 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture
-def project_factory(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., Project]]:
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def project_factory(kafka_bootstrap: str, tmp_path: Path,
+                    receiver: Receiver) -> Iterator[Callable[..., Project]]:
+    """Projects whose processes the receiver watches: a crash fails the wait at once."""
     made: list[Project] = []
 
     def make(**overrides: Any) -> Project:
         project = Project(kafka_bootstrap, tmp_path / f"p{len(made)}", overrides)
         project.create_topics()
         made.append(project)
+        receiver.watchdogs.append(project.assert_alive)
         return project
 
     yield make
@@ -32,8 +42,3 @@ def project_factory(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[.
         project.close()
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()

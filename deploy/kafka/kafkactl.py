@@ -14,7 +14,7 @@ that says so. Settings come from flags or the environment:
     KAFKA_VERSION      3.9 (default) or 4 (Kafka 4.1.x)
     KAFKA_PORT         client port on 127.0.0.1 (default 9092); the controller uses port + 1
     KAFKA_DATA_DIR     storage, pid file and broker.log (default deploy/kafka/var/<version>)
-    KAFKA_HEAP         JVM heap (default 512m)
+    KAFKA_HEAP         JVM heap (default 1g)
 """
 from __future__ import annotations
 
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=os.environ.get("KAFKA_VERSION", "3.9"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("KAFKA_PORT", "9092")))
     parser.add_argument("--data-dir", default=os.environ.get("KAFKA_DATA_DIR"))
-    parser.add_argument("--heap", default=os.environ.get("KAFKA_HEAP", "512m"))
+    parser.add_argument("--heap", default=os.environ.get("KAFKA_HEAP", "1g"))
     parser.add_argument("--wait", type=float, default=90.0, help="seconds to wait for readiness")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else HERE / "var" / args.version

@@ -9,7 +9,7 @@ from confluent_kafka import Producer
 from ..clients import confluent_config
 from ..settings import KafkaConfig
 from ..topics import Topics
-from .events import DemoWorld
+from .events import DemoWorld, topic_key
 
 __all__ = ["produce_demo"]
 
@@ -31,7 +31,7 @@ def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: in
     try:
         while count == 0 or sent < count:
             event = world.event()
-            producer.produce(topics.raw[event["type"]], key=event["profile"],
+            producer.produce(topics.raw[topic_key(event)], key=event["profile"],
                              value=orjson.dumps(event))
             producer.poll(0)
             sent += 1

@@ -40,11 +40,12 @@ def run_demo(config_path: str, receiver_port: int, rate_per_s: float, manage_bro
             started_broker = True
         subprocess.run([*base, "topics", "create"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
-        print("[demo] topics ready; starting receiver, worker and producer (Ctrl-C stops all)",
+        print("[demo] topics ready; starting receiver, worker, sender and producer (Ctrl-C stops all)",
               flush=True)
         for name, args in [
             ("receiver", ["demo", "receiver", "--port", str(receiver_port)]),
             ("worker", ["worker", "-l", "warn"]),
+            ("sender", ["sender"]),
             ("producer", ["demo", "produce", "--rate", str(rate_per_s)]),
         ]:
             children.append((name, subprocess.Popen([*base, *args], env=env,

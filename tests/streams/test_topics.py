@@ -23,7 +23,8 @@ def test_every_design_topic_is_specified() -> None:
                      "fl.profile-actions"]:
         assert "x." + expected in names
     compacted = {s.name for s in topics.specs() if s.compacted}
-    assert compacted == {"x.fl.ref.profiles", "x.fl.ref.tags", "x.fl.loops"}
+    assert compacted == {"x.fl.ref.profiles", "x.fl.ref.tags", "x.fl.loops",
+                         "x.feedbackloops-profiles-changelog"}
 
 
 @pytest.mark.kafka

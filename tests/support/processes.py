@@ -31,6 +31,8 @@ class WorkerProcess:
     def __init__(self, project: "Project", *args: str, name: str = "worker") -> None:
         self.project = project
         self.log_path = project.dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        #: set for processes expected to end (loaders) or killed/stopped on purpose.
+        self.expected_exit = name not in ("worker", "sender")
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams", "--config", str(project.config_path), *args],
@@ -50,14 +52,22 @@ class WorkerProcess:
             time.sleep(0.1)
         raise AssertionError(f"no {text!r} in the log within {timeout_s}s:\n{self.log()[-4000:]}")
 
+    def assert_alive(self) -> None:
+        """Raise (with the log's tail) if the process ended unexpectedly."""
+        if self.proc.poll() is not None and not self.expected_exit:
+            raise AssertionError(f"{self.log_path.name} exited with {self.proc.returncode}:\n"
+                                 f"{self.log()[-4000:]}")
+
     def kill(self) -> None:
         """SIGKILL: no clean-up, no commit; what a crash does."""
+        self.expected_exit = True
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
         self._log.close()
 
     def stop(self, timeout_s: float = 30.0) -> int:
+        self.expected_exit = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -94,9 +104,13 @@ class Project:
         self.config: Config = parse_config(data)
         self.config_path = directory / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(data))
-        self.topics = Topics(self.config.kafka)
+        self.topics = Topics.for_config(self.config)
         self.processes: list[WorkerProcess] = []
         self._producer: Producer | None = None
+
+    def assert_alive(self) -> None:
+        for proc in self.processes:
+            proc.assert_alive()
 
     def create_topics(self) -> None:
         create_topics(self.config.kafka, self.topics.specs())
@@ -123,6 +137,49 @@ class Project:
             self._producer.flush(30)
 
     def close(self) -> None:
+        """Stop the processes and delete this project's topics (the broker is shared)."""
         for proc in self.processes:
             proc.stop()
         self.flush()
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(confluent_config(self.config.kafka))
+        mine = [t for t in admin.list_topics(timeout=30).topics
+                if t.startswith(self.config.kafka.topic_prefix)
+                or t.startswith(self.config.worker.app_id)]
+        if mine:
+            for future in admin.delete_topics(mine, operation_timeout=30).values():
+                try:
+                    future.result()
+                except Exception:  # already gone: fine
+                    pass
+
+
+def publish_loops(project: Project, loops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write loop definitions (YAML-declaration shape) straight to fl.loops, as the worker
+    does at start-up; returns the definitions (with their generated secrets)."""
+    from streams.declared import definition_from_decl
+    from streams.config import parse_config as _parse
+
+    decls = _parse({**project.data, "loops": loops}).loops
+    out = []
+    for decl in decls:
+        doc = definition_from_decl(decl, project.config.sender, None)
+        doc.update(version=1, created_at=time.time(), updated_at=time.time())
+        project.produce(project.topics.loops, doc["id"], doc)
+        out.append(doc)
+    project.flush()
+    return out
+
+
+def delivery_for(loop_id: str, payload: dict[str, Any], event_id: str | None = None,
+                 profile: str = "p1") -> dict[str, Any]:
+    """A fresh fl.deliveries record, as the enrich stage would write it."""
+    from enrichers.routing import delivery_id
+    from streams.records import new_delivery
+
+    event_id = event_id or str(uuid.uuid4())
+    event = {"id": event_id, "type": payload.get("type", "open"), "profile": profile}
+    return dict(new_delivery(delivery_id(event_id, loop_id), loop_id, event,
+                             {**payload, "event_id": event_id},
+                             int(time.time() * 1000)))

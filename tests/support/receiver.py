@@ -53,6 +53,8 @@ class Receiver:
         self.behaviour: dict[str, Behaviour] = {}
         self.in_flight = 0
         self.max_in_flight = 0
+        #: callables that raise when something the test depends on died (see Project).
+        self.watchdogs: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -81,15 +83,24 @@ class Receiver:
         with self._lock:
             return [c for c in self.calls if c.path == path]
 
+    def reset(self) -> None:
+        """Forget the calls so far (between the runs of one test)."""
+        with self._lock:
+            self.calls.clear()
+            self.max_in_flight = self.in_flight
+
     def wait_for(self, predicate: Callable[[list[Call]], bool], timeout_s: float = 30.0,
-                 what: str = "calls") -> list[Call]:
+                 what: str = "calls", poll_s: float = 0.05) -> list[Call]:
+        """Poll until ``predicate(calls)``; fails early when a watched process died."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._lock:
                 snapshot = list(self.calls)
             if predicate(snapshot):
                 return snapshot
-            time.sleep(0.05)
+            for check in self.watchdogs:
+                check()
+            time.sleep(poll_s)
         with self._lock:
             n = len(self.calls)
         raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; got {n} calls")
@@ -98,7 +109,8 @@ class Receiver:
     async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # a short shutdown: handlers that hang on purpose must not hold up stop()
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
         await site.start()

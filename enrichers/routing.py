@@ -1,0 +1,86 @@
+"""Which loops receive an event, and the stable id of each delivery.
+
+``LoopIndex`` is rebuilt whenever ``fl.loops`` changes and read once per event, so the work is
+done at build time: ineligible loops (disabled, or URL ownership not validated) are left out and
+the rest are indexed by ``(event type, database)``.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from .fields import select_fields
+
+__all__ = ["DELIVERY_NAMESPACE", "LoopIndex", "delivery_id", "route"]
+
+log = logging.getLogger(__name__)
+
+DELIVERY_NAMESPACE: Final = uuid.UUID("d7889a6f-7d5f-4cf7-8ef0-d40c05d47586")
+"""uuid5 namespace of delivery ids. Never change it: receivers de-duplicate by these ids."""
+
+Loop = Mapping[str, Any]
+
+
+class LoopIndex:
+    """The eligible loops (``loop.json`` shape), indexed for ``matching``.
+
+    A loop is eligible when ``status`` is ``"enabled"`` and ``validation.validated_at`` is set:
+    nothing from a profile ever goes to a URL whose ownership is not validated.
+    """
+
+    def __init__(self, loops: Iterable[Loop]) -> None:
+        self._index: dict[tuple[str, str | None], list[Loop]] = {}
+        self._count = 0
+        for loop in loops:
+            if not _eligible(loop):
+                continue
+            self._count += 1
+            for event_type in dict.fromkeys(loop.get("events") or ()):
+                self._index.setdefault((event_type, loop.get("database")), []).append(loop)
+
+    def __len__(self) -> int:
+        """The number of eligible loops."""
+        return self._count
+
+    def matching(self, event_type: str, database: str | None,
+                 collection: str | None) -> list[Loop]:
+        """The eligible loops that list ``event_type`` and whose ``database`` and ``collection``
+        are each ``None`` (any) or equal to the event's.
+
+        Loops for any database come first, then the database's own, each in the order given.
+        """
+        candidates = self._index.get((event_type, None), [])
+        if database is not None:
+            candidates = candidates + self._index.get((event_type, database), [])
+        return [loop for loop in candidates
+                if loop.get("collection") is None or loop.get("collection") == collection]
+
+
+def delivery_id(event_id: str, loop_id: str) -> str:
+    """The delivery id (``webhook-id``) of ``event_id`` to ``loop_id``: a uuid5 string, the same
+    for the same pair on every worker, retry and replay."""
+    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{loop_id}\x00{event_id}"))
+
+
+def route(event: Mapping[str, Any], payload: Mapping[str, Any],
+          index: LoopIndex) -> list[tuple[Loop, dict[str, Any]]]:
+    """``(loop, payload for that loop)`` for every loop matching ``event``.
+
+    Each payload is ``payload`` with the loop's ``fields`` selection applied (``select_fields``);
+    ``payload`` itself is not modified.
+    """
+    loops = index.matching(event["type"], event.get("database"), event.get("collection"))
+    return [(loop, select_fields(payload, loop.get("fields"))) for loop in loops]
+
+
+def _eligible(loop: Loop) -> bool:
+    if loop.get("status", "enabled") != "enabled":
+        log.debug("loop %s not routed: status %s", loop.get("id"), loop.get("status"))
+        return False
+    validation = loop.get("validation")
+    if not isinstance(validation, Mapping) or validation.get("validated_at") is None:
+        log.debug("loop %s not routed: URL ownership not validated", loop.get("id"))
+        return False
+    return True

@@ -1,0 +1,76 @@
+"""The Faust agents: profile snapshots, and the enrich agent over every raw topic.
+
+Both write the profile table from inside stream iteration (as Faust requires). Acks are
+manual: an event is acked only when every record it caused (deliveries, or its ``fl.invalid``
+record) is acknowledged by Kafka, so Faust never commits past an event whose outcome is not
+durable. Raw partitions open only once that partition's snapshots are read
+(:mod:`streams.bootstrap`).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, cast
+
+import faust
+
+from .bootstrap import GatedConsumer
+from .runtime import WorkerRuntime
+from .settings import Config
+from .topics import Topics
+
+__all__ = ["attach_agents"]
+
+
+def _acker(event: faust.EventT, n: int) -> Callable[[], None]:
+    remaining = n
+
+    def done() -> None:
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0:
+            event.ack()
+
+    return done
+
+
+def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: WorkerRuntime) -> None:
+    app.transport.Consumer = GatedConsumer  # type: ignore[misc]
+    raw = app.topic(*topics.raw.values(), key_serializer="raw", value_serializer="raw")
+    snapshots = app.topic(topics.ref_profiles, key_serializer="raw", value_serializer="raw")
+    profiles = app.Table(
+        "profiles", partitions=config.kafka.partitions, key_type=bytes, value_type=bytes,
+        changelog_topic=app.topic(topics.profiles_changelog, partitions=config.kafka.partitions,
+                                  key_serializer="raw", value_serializer="raw", compacting=True))
+    bootstrap = runtime.bootstrap
+
+    async def consume(stream: faust.StreamT[bytes], snapshot_agent: bool) -> None:
+        await runtime.start()
+        handle = runtime.enricher.handle
+        send = runtime.output.send
+        async for event in stream.noack().events():
+            m = event.message
+            records = handle(m.topic, m.partition, m.offset, int(m.timestamp * 1000),
+                             m.key, m.value, profiles)
+            if snapshot_agent:
+                bootstrap.read(m.partition, m.offset)
+            if not records:
+                event.ack()
+                continue
+            done = _acker(event, len(records))
+            for record in records:
+                send(record.topic, record.key, record.value, done, record.headers)
+
+    @app.agent(snapshots, name="profile-snapshots")
+    async def profile_snapshots(stream: faust.StreamT[bytes]) -> None:
+        await consume(stream, snapshot_agent=True)
+
+    @app.agent(raw, name="enrich")
+    async def enrich(stream: faust.StreamT[bytes]) -> None:
+        await consume(stream, snapshot_agent=False)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        bootstrap.assigned(cast(GatedConsumer, app.consumer), assigned)
+
+    @app.task
+    async def open_bootstrapped_partitions() -> None:
+        await bootstrap.run(cast(GatedConsumer, app.consumer))

@@ -1,0 +1,121 @@
+"""The control API's routes: thin handlers over :class:`ControlPlane` (OpenAPI: docs/openapi.yaml)."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ..settings import Secret
+from .auth import bearer_auth
+from .control import ControlPlane, NotFound, public_view
+from .inputs import InputError, parse_create, parse_patch, parse_rotate, parse_test
+from .server import health_app
+
+__all__ = ["control_app"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is JSON ``{"error": problem, "field": name-or-null}``."""
+    try:
+        return await handler(request)
+    except InputError as exc:
+        return web.json_response({"error": exc.problem, "field": exc.field}, status=400)
+    except NotFound as exc:
+        return web.json_response({"error": f"no loop with id {exc.args[0]!r}", "field": "id"},
+                                 status=404)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return web.json_response({"error": exc.reason, "field": None}, status=exc.status)
+
+
+async def _body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return None
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(None, f"the request body is not JSON ({exc})") from None
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise InputError("limit", f"must be an integer 1..1000, got {raw!r}")
+    return int(raw)
+
+
+def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callable[[], bool]) -> web.Application:
+    """The whole HTTP surface of a worker: health, metrics and the authenticated control API."""
+    routes = web.RouteTableDef()
+
+    @routes.post("/loops")
+    async def create(request: web.Request) -> web.Response:
+        loop = await control.create(parse_create(await _body(request)))
+        return web.json_response(public_view(loop, reveal_secrets=True), status=201)
+
+    @routes.get("/loops")
+    async def listing(request: web.Request) -> web.Response:
+        q = request.query
+        unknown = set(q) - {"database", "collection", "event"}
+        if unknown:
+            raise InputError(sorted(unknown)[0], "unknown query parameter "
+                             "(allowed: database, collection, event)")
+        loops = control.list(q.get("database"), q.get("collection"), q.get("event"))
+        return web.json_response({"loops": [public_view(loop) for loop in loops]})
+
+    @routes.get("/loops/{id}")
+    async def show(request: web.Request) -> web.Response:
+        return web.json_response(public_view(control.get(request.match_info["id"])))
+
+    @routes.patch("/loops/{id}")
+    async def patch(request: web.Request) -> web.Response:
+        loop = await control.patch(request.match_info["id"], parse_patch(await _body(request)))
+        return web.json_response(public_view(loop))
+
+    @routes.delete("/loops/{id}")
+    async def delete(request: web.Request) -> web.Response:
+        await control.delete(request.match_info["id"])
+        return web.Response(status=204)
+
+    @routes.post("/loops/{id}/validate")
+    async def validate(request: web.Request) -> web.Response:
+        method = request.query.get("method", "file")
+        loop, result = await control.validate(request.match_info["id"], method)
+        return web.json_response({"validated": result.valid, "method": method,
+                                  "checks": [c.as_dict() for c in result.checks],
+                                  "loop": public_view(loop)})
+
+    @routes.post("/loops/{id}/test")
+    async def test(request: web.Request) -> web.Response:
+        encoding, data = parse_test(await _body(request))
+        return web.json_response(await control.test_call(request.match_info["id"], encoding, data))
+
+    @routes.post("/loops/{id}/secret/rotate")
+    async def rotate(request: web.Request) -> web.Response:
+        grace_s = parse_rotate(await _body(request))
+        loop, secret = await control.rotate_secret(request.match_info["id"], grace_s)
+        return web.json_response({"secret": secret, "loop": public_view(loop)})
+
+    @routes.get("/loops/{id}/attempts")
+    async def attempts(request: web.Request) -> web.Response:
+        found = await control.attempts(request.match_info["id"], _limit(request))
+        return web.json_response({"attempts": found})
+
+    @routes.get("/dead-letters")
+    async def dead_letters(request: web.Request) -> web.Response:
+        found = await control.dead_letters(request.query.get("loop"), _limit(request))
+        return web.json_response({"dead_letters": found})
+
+    app = health_app(ready)
+    app.middlewares.append(bearer_auth(tokens))
+    app.middlewares.append(errors)
+    app.add_routes(routes)
+    return app

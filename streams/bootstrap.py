@@ -1,0 +1,113 @@
+"""Raw events wait until their partition's profile snapshots are read (cold start, backlog).
+
+When a worker is assigned partition ``p``, it notes where ``fl.ref.profiles[p]`` ends and
+keeps the raw topics' partition ``p`` paused (:class:`GatedConsumer`) until the snapshot agent
+has read up to there. So after an outage a backlog of opens is not enriched before the backlog
+of profile snapshots that precedes it. Only fetching is held back — no agent blocks, so
+nothing else starves. After ``timeout_s`` the partition opens anyway, with a warning: a stuck
+snapshot topic must not stop delivery forever.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Iterable
+
+from confluent_kafka import Consumer, TopicPartition
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
+
+from .clients import confluent_config
+from .settings import KafkaConfig
+
+__all__ = ["GatedConsumer", "ProfileBootstrap"]
+
+log = logging.getLogger(__name__)
+
+
+class GatedConsumer(AIOKafkaConsumer):
+    """Faust's aiokafka consumer, plus partitions held paused until :meth:`ungate`.
+
+    Faust resumes every partition after a rebalance; gated ones stay paused through that.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gated: set[TP] = set()
+
+    def gate(self, tps: Iterable[TP]) -> None:
+        tps = set(tps)
+        self.gated |= tps
+        self.pause_partitions(tps)
+
+    def ungate(self, tps: Iterable[TP]) -> None:
+        tps = set(tps) & self.gated
+        self.gated -= tps
+        super().resume_partitions(tps)
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        super().resume_partitions({tp for tp in tps if tp not in self.gated})
+
+    def _set_active_tps(self, tps: set[TP]) -> set[TP]:
+        active = super()._set_active_tps(tps)
+        active.difference_update(self.gated)
+        return active
+
+
+class ProfileBootstrap:
+    """Per partition: the offset of fl.ref.profiles the snapshot agent must reach."""
+
+    def __init__(self, kafka: KafkaConfig, topic: str, raw_topics: Iterable[str], group_id: str,
+                 timeout_s: float) -> None:
+        self.topic = topic
+        self.raw_topics = tuple(raw_topics)
+        self.timeout_s = timeout_s
+        self._kafka = kafka
+        self._group_id = group_id
+        self._read_up_to: dict[int, int] = {}
+        self._waiting: dict[int, tuple[float, int | None]] = {}  # partition -> (since, target)
+
+    def assigned(self, consumer: GatedConsumer, tps: Iterable[TP]) -> None:
+        """Gate the raw partitions matching the snapshot partitions just assigned."""
+        assigned = set(tps)
+        consumer.gated &= assigned
+        partitions = {tp.partition for tp in assigned if tp.topic == self.topic}
+        now = time.monotonic()
+        for p in partitions:
+            self._waiting[p] = (now, None)
+        consumer.gate(tp for tp in assigned if tp.topic in self.raw_topics and tp.partition in partitions)
+
+    def read(self, partition: int, offset: int) -> None:
+        """The snapshot agent finished the record at ``offset``."""
+        self._read_up_to[partition] = offset
+
+    async def run(self, consumer: GatedConsumer) -> None:
+        """Open each gated partition once its snapshots are read (forever; a Faust task)."""
+        while True:
+            for p, (since, target) in list(self._waiting.items()):
+                if target is None:
+                    target = await asyncio.to_thread(self._end_unless_committed, p)
+                    if p not in self._waiting:
+                        continue
+                    self._waiting[p] = (since, target)
+                late = time.monotonic() - since > self.timeout_s
+                if self._read_up_to.get(p, -1) >= target - 1 or late:
+                    if late:
+                        log.warning("%s[%d] not read up to offset %d within %.0fs; enriching "
+                                    "anyway", self.topic, p, target, self.timeout_s)
+                    del self._waiting[p]
+                    consumer.ungate(tp for tp in consumer.gated if tp.partition == p)
+            await asyncio.sleep(0.05)
+
+    def _end_unless_committed(self, partition: int) -> int:
+        """The partition's end now, or -1 when our group already committed past it."""
+        consumer = Consumer(confluent_config(self._kafka, **{
+            "group.id": self._group_id, "enable.auto.commit": False}))
+        try:
+            tp = TopicPartition(self.topic, partition)
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            committed = consumer.committed([tp], timeout=10)[0].offset
+            return -1 if high <= low or committed >= high else high
+        finally:
+            consumer.close()

@@ -1,0 +1,66 @@
+"""``feedbackloops sender``: one sender process (run as many as partitions allow)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from senders.client import HttpClient
+from senders.engine import Dispatcher
+from senders.ssrf import SsrfPolicy
+
+from ..api.server import HttpServer, health_app
+from ..loopstore import LoopStore, parse_loop
+from ..metrics import PipelineMetrics
+from ..output import Output
+from ..registry import CompactedView
+from ..settings import Config
+from ..topics import Topics
+from .service import SenderService, retry_schedule
+
+__all__ = ["run_sender"]
+
+log = logging.getLogger(__name__)
+
+
+async def _main(config: Config) -> None:
+    topics = Topics.for_config(config)
+    metrics = PipelineMetrics.shared()
+    loop = asyncio.get_running_loop()
+    loops: CompactedView[dict[str, Any]] = CompactedView(config.kafka, topics.loops, parse_loop)
+    await loop.run_in_executor(None, loops.start)
+    output = Output(config.kafka)
+    output.start()
+    client = HttpClient(SsrfPolicy(config.security.allow_networks),
+                        limit=config.sender.process_max_in_flight)
+    await client.start()
+    s = config.sender
+    dispatcher = Dispatcher(client, schedule=retry_schedule(config),
+                            failure_threshold=s.breaker_failures, open_s=s.breaker_open_s)
+    service = SenderService(config, topics, metrics, dispatcher, loops,
+                            LoopStore(config.kafka, topics.loops, loops), output)
+    server = HttpServer(health_app(lambda: service.ready), s.metrics_bind, s.metrics_port,
+                        "sender metrics")
+    await server.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, service.stop)
+    try:
+        await service.run()
+    finally:
+        await server.stop()
+        await client.close()
+        await output.close()
+        loops.stop()
+
+
+def run_sender(config: Config) -> None:
+    logging.basicConfig(level=config.worker.log_level.upper(),
+                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    asyncio.run(_main(config))

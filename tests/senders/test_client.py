@@ -1,0 +1,203 @@
+"""HttpClient against real aiohttp servers on loopback: statuses, snippets, timeouts, errors,
+redirect rules, size limits, no cookies, no proxies."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from senders.client import SNIPPET_BYTES, HttpClient
+from senders.errors import (
+    ConnectError,
+    ConnectionLost,
+    DnsError,
+    InvalidUrl,
+    ProtocolError,
+    RedirectRefused,
+    RequestTimeout,
+    ResponseTooLarge,
+)
+from senders.ssrf import SsrfPolicy
+from senders.testing import FakeResolver
+
+from .conftest import LOOPBACK, LocalServer, ServerFactory, raw_server
+
+
+async def test_post_sends_body_and_headers_and_reads_the_answer(
+        client: HttpClient, server_factory: ServerFactory) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=202, text="accepted", headers={"X-Trace": "t1"})
+
+    server = await server_factory(answer)
+    response = await client.post(server.url("/hook?a=1"), b'{"x":1}',
+                                 {"content-type": "application/json", "webhook-id": "w1"}, 5)
+    assert (response.status, response.body, response.headers["x-trace"]) == (202, b"accepted", "t1")
+    assert response.url == server.url("/hook?a=1") and 0 < response.latency_s < 5
+    seen = server.seen[0]
+    assert (seen.method, seen.path, seen.body) == ("POST", "/hook?a=1", b'{"x":1}')
+    assert seen.headers["webhook-id"] == "w1"
+    assert seen.headers["User-Agent"].startswith("FeedbackLoops/")
+    assert seen.headers["Accept-Encoding"] == "identity"
+
+
+async def test_post_keeps_only_a_snippet_and_reuses_the_connection(
+        client: HttpClient, server_factory: ServerFactory) -> None:
+    peers: set[object] = set()
+
+    async def big(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.add(request.transport.get_extra_info("peername"))
+        return web.Response(status=500, body=b"e" * 20_000)
+
+    server = await server_factory(big)
+    for _ in range(3):
+        response = await client.post(server.url(), b"", {}, 5)
+        assert response.status == 500 and response.body == b"e" * SNIPPET_BYTES
+    assert len(peers) == 1
+
+
+async def test_post_never_follows_redirects(client: HttpClient, server_factory: ServerFactory) -> None:
+    async def moved(request: web.Request) -> web.Response:
+        if request.path == "/old":
+            raise web.HTTPTemporaryRedirect("/new")
+        return web.Response(status=204)
+
+    server = await server_factory(moved)
+    response = await client.post(server.url("/old"), b"{}", {}, 5)
+    assert response.status == 307 and response.headers["Location"] == "/new"
+    assert [s.path for s in server.seen] == ["/old"]
+
+
+async def test_timeout(client: HttpClient, server_factory: ServerFactory) -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.5)
+        return web.Response(status=204)
+
+    server = await server_factory(slow)
+    with pytest.raises(RequestTimeout, match="within 0.1 s") as info:
+        await client.post(server.url(), b"{}", {}, timeout_s=0.1)
+    assert info.value.retryable
+
+
+async def test_connection_refused(client: HttpClient) -> None:
+    srv, port = await raw_server(None)
+    srv.close()
+    await srv.wait_closed()
+    with pytest.raises(ConnectError) as info:
+        await client.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5)
+    assert info.value.retryable and info.value.error_class == "ConnectError"
+
+
+async def test_server_hangs_up(client: HttpClient) -> None:
+    srv, port = await raw_server(None)
+    try:
+        with pytest.raises(ConnectionLost):
+            await client.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5)
+    finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def test_garbage_answer(client: HttpClient) -> None:
+    srv, port = await raw_server(b"SMTP READY\r\n\r\n")
+    try:
+        with pytest.raises(ProtocolError):
+            await client.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5)
+    finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def test_unknown_name() -> None:
+    async with HttpClient(SsrfPolicy(LOOPBACK), resolver=FakeResolver()) as client:
+        with pytest.raises(DnsError, match="nowhere.example"):
+            await client.post("http://nowhere.example/", b"{}", {}, 5)
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("ftp://files.example/x", "scheme"),
+    ("hooks.example/x", "scheme"),
+    ("http:///x", "host"),
+    ("http://hooks.example:99999/", "port"),
+    ("", "scheme"),
+])
+async def test_invalid_urls(client: HttpClient, url: str, reason: str) -> None:
+    with pytest.raises(InvalidUrl) as info:
+        await client.post(url, b"", {}, 5)
+    assert reason in str(info.value).lower() or reason in info.value.reason.lower()
+
+
+async def test_get_reads_the_body_within_max_bytes(client: HttpClient,
+                                                   server_factory: ServerFactory) -> None:
+    async def files(request: web.Request) -> web.StreamResponse:
+        if request.path == "/ok.txt":
+            return web.Response(text="feedbackloop-abc\n")
+        if request.path == "/big.txt":
+            return web.Response(body=b"x" * 5000)
+        stream = web.StreamResponse()  # chunked: no Content-Length to check up front
+        await stream.prepare(request)
+        for _ in range(10):
+            await stream.write(b"y" * 1000)
+        await stream.write_eof()
+        return stream
+
+    server = await server_factory(files)
+    response = await client.get(server.url("/ok.txt"), max_bytes=100, timeout_s=5)
+    assert (response.status, response.body) == (200, b"feedbackloop-abc\n")
+    with pytest.raises(ResponseTooLarge, match="larger than 1000 bytes"):
+        await client.get(server.url("/big.txt"), max_bytes=1000, timeout_s=5)
+    with pytest.raises(ResponseTooLarge):
+        await client.get(server.url("/chunked.txt"), max_bytes=1000, timeout_s=5)
+    assert len((await client.get(server.url("/chunked.txt"), max_bytes=10_000, timeout_s=5)).body) == 10_000
+
+
+async def test_get_follows_one_same_host_redirect_only(client: HttpClient,
+                                                       server_factory: ServerFactory) -> None:
+    other = await server_factory()
+
+    async def moves(request: web.Request) -> web.Response:
+        targets = {"/a": "/b", "/loop1": "/loop2", "/loop2": "/loop3",
+                   "/away": other.url("/x"), "/abs": server.url("/b")}
+        if request.path in targets:
+            raise web.HTTPFound(targets[request.path])
+        return web.Response(text="here")
+
+    server = await server_factory(moves)
+    assert (await client.get(server.url("/a"), 100, 5)).status == 302
+    followed = await client.get(server.url("/a"), 100, 5, follow_same_host=True)
+    assert (followed.status, followed.body, followed.url) == (200, b"here", server.url("/b"))
+    assert (await client.get(server.url("/abs"), 100, 5, follow_same_host=True)).body == b"here"
+    with pytest.raises(RedirectRefused, match="only same-host redirects") as info:
+        await client.get(server.url("/away"), 100, 5, follow_same_host=True)
+    assert info.value.status == 302 and info.value.location == other.url("/x")
+    with pytest.raises(RedirectRefused, match="second redirect"):
+        await client.get(server.url("/loop1"), 100, 5, follow_same_host=True)
+    assert other.seen == []
+
+
+async def test_no_cookies_are_kept(client: HttpClient, server_factory: ServerFactory) -> None:
+    async def sets_cookie(request: web.Request) -> web.Response:
+        response = web.Response(status=204)
+        response.set_cookie("session", "s3cret")
+        return response
+
+    server = await server_factory(sets_cookie)
+    await client.post(server.url(), b"", {}, 5)
+    await client.post(server.url(), b"", {}, 5)
+    assert "Cookie" not in server.seen[1].headers
+
+
+async def test_proxy_environment_is_ignored(monkeypatch: pytest.MonkeyPatch,
+                                            server: LocalServer) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9/")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9/")
+    async with HttpClient(SsrfPolicy(LOOPBACK)) as client:
+        assert (await client.post(server.url(), b"", {}, 5)).status == 204
+
+
+async def test_must_be_started() -> None:
+    client = HttpClient()
+    with pytest.raises(RuntimeError, match="not started"):
+        await client.post("https://hooks.example/", b"", {}, 5)
+    await client.close()  # closing an unstarted client is harmless

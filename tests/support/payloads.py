@@ -1,0 +1,44 @@
+"""Read what a receiver got back into event dicts, whatever the loop's encoding."""
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from .receiver import Call
+
+_KEY = re.compile(r"([^\[\]]+)|\[([^\[\]]*)\]")
+
+
+def events_of(call: Call) -> list[dict[str, Any]]:
+    """The events in one call: a JSON object, a JSON array, or a Copernica-style form."""
+    ctype = call.headers.get("Content-Type", "")
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        return [parse_form(call.body.decode())]
+    doc = orjson.loads(call.body)
+    return doc if isinstance(doc, list) else [doc]
+
+
+def parse_form(body: str) -> dict[str, Any]:
+    """``fields[city]=Köln&interests[]=golf`` -> ``{"fields": {"city": "Köln"}, "interests": ["golf"]}``."""
+    out: dict[str, Any] = {}
+    for raw_key, value in parse_qsl(body, keep_blank_values=True):
+        parts = [m.group(1) if m.group(1) is not None else m.group(2) for m in _KEY.finditer(raw_key)]
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            nxt = None if last else parts[i + 1]
+            if part == "":  # list append
+                if last:
+                    node.append(value)
+                else:
+                    node.append({} if nxt else [])
+                    node = node[-1]
+                continue
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, [] if nxt == "" else {})
+    return out
