@@ -12,7 +12,7 @@ from typing import Any
 
 from senders.client import HttpClient
 from senders.encoding import encode
-from senders.errors import DeliveryError
+from senders.errors import DeliveryError, InvalidUrl, SsrfRefused
 from senders.model import SigningSecret
 from senders.ownership import OwnershipResult, candidate_urls, check_dns, check_file, new_challenge
 from senders.signing import generate_secret, webhook_headers
@@ -90,7 +90,16 @@ class ControlPlane:
         return sorted(out, key=lambda loop: loop["id"])
 
     # -- writes ----------------------------------------------------------------------------
+    def _check_target(self, url: str) -> None:
+        """Refuse now what the SSRF guard would refuse at connect time (IP literals in any
+        notation); host names are checked when resolved."""
+        try:
+            self.client.target(url)
+        except (InvalidUrl, SsrfRefused) as exc:
+            raise InputError("url", str(exc)) from None
+
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        self._check_target(fields["url"])
         file_name, content = new_challenge()
         d = self.defaults
         loop = {
@@ -111,6 +120,8 @@ class ControlPlane:
 
     async def patch(self, loop_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         loop = dict(self.get(loop_id))
+        if "url" in fields:
+            self._check_target(fields["url"])
         if "url" in fields and fields["url"] != loop["url"]:
             validation = dict(loop["validation"])
             validation.update(validated_at=None, validated_url=None, method=None)
@@ -172,6 +183,8 @@ class ControlPlane:
         try:
             response = await self.client.post(loop["url"], body, headers,
                                               min(float(loop.get("timeout_s", 10)), 30.0))
+        except (SsrfRefused, InvalidUrl) as exc:
+            raise InputError("url", f"refused: {exc}") from None
         except DeliveryError as exc:
             return {"ok": False, "error_class": type(exc).__name__, "error": str(exc),
                     "status": getattr(exc, "status", None), "webhook_id": webhook_id}

@@ -126,8 +126,9 @@ class Receiver:
         try:
             if path in self.redirects:
                 raise web.HTTPFound(self.redirects[path])
-            if request.method == "GET" and path in self.files:
-                status, content = self.files[path]
+            if request.method == "GET" and path not in self.behaviour:
+                # files are served; any other GET is a 404, like a web server's
+                status, content = self.files.get(path, (404, b"Not Found"))
                 self._record(request, path, body)
                 return web.Response(status=status, body=content)
             behaviour = self.behaviour.get(path, Behaviour())
