@@ -14,6 +14,7 @@ from .api.control import ControlPlane
 from .api.routes import control_app
 from .api.server import HttpServer, serve_forever
 from .clients import faust_broker_settings
+from .logs import dict_config
 from .metrics import PipelineMetrics
 from .ordering import TimestampOrder
 from .runtime import WorkerRuntime
@@ -51,6 +52,8 @@ def build_app(config: Config) -> faust.App:
         broker_commit_interval=1.0,
         stream_wait_empty=False,
         ConsumerScheduler=TimestampOrder.preferring(topics.raw["profile"], topics.ref_profiles),
+        **({"logging_config": dict_config(config.worker.log_level, True)}
+           if config.worker.json_logs else {}),
     )
     runtime = WorkerRuntime(config, topics, PipelineMetrics.shared())
     attach_agents(app, config, topics, runtime)

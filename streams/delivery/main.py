@@ -11,6 +11,7 @@ from senders.engine import Dispatcher
 from senders.ssrf import SsrfPolicy
 
 from ..api.server import HttpServer, health_app
+from ..logs import setup as setup_logging
 from ..loopstore import LoopStore, parse_loop
 from ..metrics import PipelineMetrics
 from ..output import Output
@@ -55,8 +56,7 @@ async def _main(config: Config) -> None:
 
 
 def run_sender(config: Config) -> None:
-    logging.basicConfig(level=config.worker.log_level.upper(),
-                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    setup_logging(config.worker.log_level, config.worker.json_logs)
     try:
         import uvloop
 

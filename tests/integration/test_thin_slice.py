@@ -2,10 +2,13 @@
 to a real aiohttp receiver."""
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Callable
 
 import pytest
+from standardwebhooks import Webhook
 
 from tests.support.processes import Project
 from tests.support.receiver import Receiver
@@ -13,9 +16,15 @@ from tests.support.receiver import Receiver
 pytestmark = [pytest.mark.kafka]
 
 
+SECRET = "whsec_" + base64.b64encode(b"a-secret-that-must-not-leak!").decode()
+TOKEN = "token-that-must-not-leak-0123"
+
+
 def test_open_reaches_receiver(project_factory: Callable[..., Project], receiver: Receiver) -> None:
     project = project_factory(loops=[{"id": "l1", "url": receiver.url("/hook"), "events": ["open"],
-                                      "trusted": True}])
+                                      "trusted": True, "secret": SECRET}],
+                              api={"port": 0, "tokens": [TOKEN]},
+                              worker={"json_logs": True, "log_level": "debug"})
     worker = project.start("worker", "-l", "info")
     sender = project.start("sender", name="sender")
     event_id = str(uuid.uuid4())
@@ -29,3 +38,13 @@ def test_open_reaches_receiver(project_factory: Callable[..., Project], receiver
     assert calls[0].json()["email"] == "p1@example.org"
     assert calls[0].headers["webhook-signature"].startswith("v1,")
     assert worker.proc.poll() is None and sender.proc.poll() is None
+    Webhook(SECRET).verify(calls[0].body, {k.lower(): v for k, v in calls[0].headers.items()})
+    # secrets never appear in logs (debug level, both processes); logs are JSON lines
+    worker.stop()
+    sender.stop()
+    for proc in (worker, sender):
+        text = proc.log()
+        assert SECRET not in text and SECRET[6:] not in text and TOKEN not in text
+    lines = [ln for ln in sender.log().splitlines() if ln.strip()]
+    assert lines and all(json.loads(ln)["level"] for ln in lines if ln.startswith("{"))
+    assert sum(ln.startswith("{") for ln in lines) >= len(lines) - 2
