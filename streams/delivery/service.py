@@ -27,11 +27,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
-import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from senders.batching import Batcher
 from senders.engine import Dispatcher, Outcome
+from senders.errors import InvalidLoopDefinition
 from senders.model import LoopSettings
 from senders.retry import RetrySchedule
 
@@ -44,6 +44,7 @@ from ..records import Delivery, decode, now_ms
 from ..registry import CompactedView
 from ..settings import Config
 from ..topics import Topics
+from .disabling import LoopDisabler
 from .offsets import PartitionOffsets
 from .outcomes import OutcomeRouter
 
@@ -91,7 +92,7 @@ class SenderService:
         #: deliveries started and not yet decided (in a task, or in an open json-batch)
         self._active = 0
         self._settings_cache: dict[str, tuple[int, LoopSettings]] = {}
-        self._disabling: set[str] = set()
+        self.disabler = LoopDisabler(loops, loop_store, output, topics, metrics)
         #: per loop, a moving average of how long a call takes (timeouts included)
         self._latency_s: dict[str, float] = {}
         self._consumer_thread = ThreadPoolExecutor(1, thread_name_prefix="sender-consumer")
@@ -154,8 +155,9 @@ class SenderService:
         for key, items in self.batcher.drain():
             self._start_batch(key, items)
         deadline = self.config.sender.timeout_s + 5
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=deadline)
+        pending = self._tasks | self.disabler.tasks
+        if pending:
+            await asyncio.wait(pending, timeout=deadline)
         await self.output.flush(30)
         await self._commit()
         await self._call(self.consumer.close)
@@ -249,7 +251,18 @@ class SenderService:
             heapq.heappush(self._held, (due, next(self._seq), tp, offset, gen, delivery))
             self._wake.set()
             return
-        self._begin(tp, offset, gen, delivery)
+        self._begin_safely(tp, offset, gen, delivery)
+
+    def _begin_safely(self, tp: TP, offset: int, gen: int, delivery: Delivery) -> None:
+        """``_begin``, but a bug dead-letters the delivery instead of stopping the sender."""
+        try:
+            self._begin(tp, offset, gen, delivery)
+        except Exception as exc:
+            log.exception("could not start delivery %s (%s[%d]@%d)",
+                          delivery.get("delivery_id"), tp[0], tp[1], offset)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            self._produce([self.router.dead_without_attempt(delivery, reason, now_ms())],
+                          tp, offset, gen)
 
     def _begin(self, tp: TP, offset: int, gen: int, delivery: Delivery) -> None:
         now = now_ms()
@@ -261,8 +274,20 @@ class SenderService:
             self._produce([self.router.dead_without_attempt(delivery, problem, now)], tp, offset, gen)
             return
         assert loop_def is not None
-        settings = self._settings(loop_def)
+        try:
+            settings = self._settings(loop_def)
+        except InvalidLoopDefinition as exc:
+            self.metrics.dead_letters.labels(loop_id).inc()
+            self._produce([self.router.dead_without_attempt(delivery, str(exc), now)],
+                          tp, offset, gen)
+            return
         if self._expected_wait_s(settings) > self.config.sender.defer_after_s:
+            if _age_s(delivery) > self.config.sender.max_age_s:
+                reason = f"deferred past max_age_s={self.config.sender.max_age_s:g}: loop too slow"
+                self.metrics.dead_letters.labels(loop_id).inc()
+                self._produce([self.router.dead_without_attempt(delivery, reason, now)],
+                              tp, offset, gen)
+                return
             record, tier = self.router.defer(delivery, now)
             self.metrics.deliveries.labels(loop_id, "deferred").inc()
             self.metrics.retry_scheduled.labels(tier).inc()
@@ -381,7 +406,7 @@ class SenderService:
                 disable = ("gone" if outcome.kind == "gone" else "failing", decision.disable_reason)
             self._produce(decision.records, tp, offset, gen)
         if disable is not None:
-            self._disable_soon(loop_id, *disable)
+            self.disabler.disable_soon(loop_id, *disable)
 
     def _produce(self, records: list[OutRecord], tp: TP, offset: int, gen: int) -> None:
         remaining = len(records)
@@ -405,7 +430,7 @@ class SenderService:
             while self._held and self._held[0][0] <= now:
                 _, _, tp, offset, gen, delivery = heapq.heappop(self._held)
                 if self._generation.get(tp) == gen:
-                    self._begin(tp, offset, gen, delivery)
+                    self._begin_safely(tp, offset, gen, delivery)
             self._report_held()
             wait_s = 0.5 if not self._held else min(0.5, max(0.0, (self._held[0][0] - now) / 1000))
             self._wake.clear()
@@ -463,32 +488,6 @@ class SenderService:
         if resume:
             await self._call(self.consumer.resume, [TopicPartition(t, p) for t, p in resume])
             self._paused.difference_update(resume)
-
-    # -- loop state ------------------------------------------------------------------------
-    def _disable_soon(self, loop_id: str, kind: str, reason: str) -> None:
-        if loop_id in self._disabling:
-            return
-        self._disabling.add(loop_id)
-        task = asyncio.create_task(self._disable(loop_id, kind, reason))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _disable(self, loop_id: str, kind: str, reason: str) -> None:
-        try:
-            loop_def = self.loops.get(loop_id)
-            if loop_def is None or loop_def.get("status") != "enabled":
-                return
-            await self.loop_store.put({**loop_def, "status": "disabled", "disabled_reason": reason})
-            event = {"type": "loop_disabled", "loop_id": loop_id, "reason": reason,
-                     "at_ms": now_ms()}
-            self.output.send(self.topics.operations, loop_id.encode(), orjson.dumps(event))
-            self.metrics.loops_disabled.labels(kind).inc()
-            log.warning("loop %s disabled: %s", loop_id, reason)
-        except Exception:
-            log.exception("could not disable loop %s", loop_id)
-        finally:
-            self._disabling.discard(loop_id)
-
 
 def _age_s(delivery: Delivery) -> float:
     """Seconds since the delivery was routed (the schedule's max_age_s counts from there)."""
