@@ -153,3 +153,35 @@ def test_rate_limit_and_max_in_flight_hold(project_factory: Callable[..., Projec
                          f"max in flight {receiver.max_in_flight} (limit 3)")
     assert abs(observed - rate) <= 0.1 * rate
     assert receiver.max_in_flight <= 3
+
+
+def test_rebalance_loses_nothing_and_does_not_stall(project_factory: Callable[..., Project],
+                                                    receiver: Receiver) -> None:
+    """A second sender joins mid-run and the first one leaves (SIGTERM): every delivery
+    arrives, none twice (a graceful hand-over drains and commits), and delivery goes on."""
+    project = project_factory(sender={"rate_per_s": 400, "max_in_flight": 16})
+    publish_loops(project, [{"id": "steady", "url": receiver.url("/steady"), "events": ["open"],
+                             "trusted": True}])
+    n = 6000
+    for i in range(n):
+        d = delivery_for("steady", {"type": "open", "n": i}, profile=f"p{i}")
+        project.produce(project.topics.deliveries, f"steady|p{i}", d)
+    project.flush()
+    first = project.start("sender", name="sender")
+    first.wait_for_log("assigned", timeout_s=60)
+    receiver.wait_for(lambda cs: len(cs) >= 1000, timeout_s=60, what="a first thousand")
+    second = project.start("sender", name="sender")
+    second.wait_for_log("assigned", timeout_s=60)
+    receiver.wait_for(lambda cs: len(cs) >= 2500, timeout_s=60, what="progress with two senders")
+    assert first.stop() == 0, first.log()[-3000:]
+    calls = receiver.wait_for(lambda cs: len({c.json()["n"] for c in cs}) >= n, timeout_s=120,
+                              what="every delivery after the hand-over")
+    time.sleep(1)
+    counts: dict[int, int] = defaultdict(int)
+    for call in receiver.calls_to("/steady"):
+        counts[call.json()["n"]] += 1
+    duplicates = sum(c - 1 for c in counts.values())
+    report("rebalance", f"{n} deliveries across a join and a graceful leave: "
+                        f"{duplicates} duplicates")
+    assert set(counts) == set(range(n)) and duplicates == 0
+    assert len(calls) >= n
