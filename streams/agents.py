@@ -38,6 +38,10 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
     snapshots = app.topic(topics.ref_profiles, key_serializer="raw", value_serializer="raw")
     profiles = app.Table(
         "profiles", partitions=config.kafka.partitions, key_type=bytes, value_type=bytes,
+        # Faust's defaults (a 2 GiB block cache and 3 x 64 MiB write buffers per partition
+        # database) would not fit the worker's memory budget; these are per partition.
+        options={"block_cache_size": config.worker.rocksdb_block_cache_mb * 2**20,
+                 "write_buffer_size": 8 * 2**20, "max_write_buffer_number": 2},
         changelog_topic=app.topic(topics.profiles_changelog, partitions=config.kafka.partitions,
                                   key_serializer="raw", value_serializer="raw", compacting=True))
     bootstrap = runtime.bootstrap
@@ -74,3 +78,17 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
     @app.task
     async def open_bootstrapped_partitions() -> None:
         await bootstrap.run(cast(GatedConsumer, app.consumer))
+
+    sources = {*topics.raw.values(), topics.ref_profiles}
+
+    @app.timer(5.0)
+    async def report_lag() -> None:
+        """fl_consumer_lag for the owned source partitions: end offset - committed offset."""
+        monitor = app.monitor
+        for tp in app.consumer.assignment():
+            if tp.topic in sources:
+                end = monitor.tp_end_offsets.get(tp)
+                done = monitor.tp_committed_offsets.get(tp)
+                if end is not None:
+                    lag = max(0, end - (done if done is not None else 0))
+                    runtime.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)

@@ -74,5 +74,6 @@ def build_app(config: Config) -> faust.App:
             await serve_forever(server, forever)
         finally:
             await client.close()
+            await runtime.stop()  # flush what the agents produced before Faust exits
 
     return app

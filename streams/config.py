@@ -157,8 +157,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if isinstance(value, Secret):
             return value
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{key}: expected a non-empty string, got a {type(value).__name__}")
-        return Secret(value)
+            got = "an empty string" if isinstance(value, str) else f"a {type(value).__name__}"
+            raise ConfigError(f"{key}: expected a non-empty string, got {got}")
+        return Secret(str(value))
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -73,7 +73,12 @@ class PipelineMetrics:
                                       registry=r)
         self.in_flight = Gauge("fl_requests_in_flight", "HTTP requests in flight (process)",
                                registry=r)
+        self.active = Gauge("fl_deliveries_active",
+                            "Deliveries started and not decided: sending, or waiting for their "
+                            "loop's slot or rate (process)", registry=r)
         self.pending = Gauge("fl_deliveries_pending", "Deliveries read but not yet committed",
                              registry=r)
-        self.consumer_lag = Gauge("fl_consumer_lag", "Records behind the end of the partition",
+        self.consumer_lag = Gauge("fl_consumer_lag",
+                                  "Records behind the end of the partition, for the partitions "
+                                  "this process owns (sender: read position; worker: committed)",
                                   ["topic", "partition"], registry=r)

@@ -96,6 +96,18 @@ class CompactedView(Generic[V]):
 
     # -- the follower thread ---------------------------------------------------------------
     def _run(self) -> None:
+        """Follow the topic; on any error start a new consumer from where it stopped."""
+        backoff_s = 0.5
+        while not self._stop.is_set():
+            try:
+                self._follow()
+                return
+            except Exception as exc:  # e.g. "not leader" right after the topic was created
+                log.warning("view %s: %s; following again in %.1fs", self.topic, exc, backoff_s)
+                self._stop.wait(backoff_s)
+                backoff_s = min(backoff_s * 2, 10.0)
+
+    def _follow(self) -> None:
         consumer = Consumer(confluent_config(self._kafka, **{
             "group.id": f"fl-view-unused-{id(self)}",  # required by librdkafka; never committed
             "enable.auto.commit": False,
@@ -105,13 +117,18 @@ class CompactedView(Generic[V]):
         }))
         try:
             meta = consumer.list_topics(self.topic, timeout=30)
-            partitions = sorted(meta.topics[self.topic].partitions)
+            topic = meta.topics.get(self.topic)
+            if topic is None or topic.error is not None or not topic.partitions:
+                raise RuntimeError(f"topic not available ({topic.error if topic else 'missing'})")
+            partitions = sorted(topic.partitions)
             targets: dict[int, int] = {}
             for p in partitions:
                 low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=30)
                 targets[p] = high
-                self._positions[p] = low
-            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+                self._positions[p] = max(self._positions.get(p, 0), low)
+            # first time from the beginning; after an error from where we were
+            consumer.assign([TopicPartition(self.topic, p, self._positions.get(p, 0) or OFFSET_BEGINNING)
+                             for p in partitions])
             self._check_ready(targets)
             while not self._stop.is_set():
                 for msg in consumer.consume(500, 0.2):
@@ -122,15 +139,14 @@ class CompactedView(Generic[V]):
                                 self._positions[msg.partition()] = max(
                                     self._positions.get(msg.partition(), 0), msg.offset())
                                 self._applied.notify_all()
+                        elif err.fatal() or not err.retriable():
+                            raise RuntimeError(str(err))
                         else:
-                            log.warning("view %s: consumer error %s", self.topic, err)
+                            log.info("view %s: %s", self.topic, err)
                         continue
                     self._apply(msg.partition(), msg.offset(), msg.key(), msg.value())
                 if not self._ready.is_set():
                     self._check_ready(targets)
-        except Exception:  # a dead view must be visible, not silent
-            log.exception("view %s: follower thread failed", self.topic)
-            raise
         finally:
             consumer.close()
 

@@ -87,10 +87,18 @@ class WorkerConfig:
     #: raw events of a newly assigned partition wait at most this long for that partition's
     #: profile snapshots to be read (see streams/bootstrap.py).
     profile_bootstrap_timeout_s: float = 300.0
+    #: RocksDB block cache per profile-table partition, MiB (memory = partitions x this + 16).
+    rocksdb_block_cache_mb: int = 16
 
     def check(self) -> None:
         if not self.app_id or any(c.isspace() for c in self.app_id):
             raise ValueError(f"app_id: must be a non-empty name without spaces, got {self.app_id!r}")
+        if self.profile_bootstrap_timeout_s < 0:
+            raise ValueError("profile_bootstrap_timeout_s: must be >= 0, got "
+                             f"{self.profile_bootstrap_timeout_s:g}")
+        if not 1 <= self.rocksdb_block_cache_mb <= 4096:
+            raise ValueError("rocksdb_block_cache_mb: must be 1..4096, got "
+                             f"{self.rocksdb_block_cache_mb}")
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,14 @@ class SenderConfig:
             raise ValueError("retry_schedule_s: needs at least one delay, all > 0")
         if list(self.retry_schedule_s) != sorted(self.retry_schedule_s):
             raise ValueError("retry_schedule_s: delays must not decrease")
+        if not 0 < self.breaker_open_s <= 3600:
+            raise ValueError(f"breaker_open_s: must be in (0, 3600], got {self.breaker_open_s:g}")
+        if self.max_age_s <= 0:
+            raise ValueError(f"max_age_s: must be > 0, got {self.max_age_s:g}")
+        if self.max_retry_after_s <= 0:
+            raise ValueError(f"max_retry_after_s: must be > 0, got {self.max_retry_after_s:g}")
+        if self.disable_after_s <= 0:
+            raise ValueError(f"disable_after_s: must be > 0, got {self.disable_after_s:g}")
         if self.defer_after_s <= 0:
             raise ValueError(f"defer_after_s: must be > 0, got {self.defer_after_s:g}")
         if not 0 <= self.retry_jitter < 1:

@@ -112,10 +112,24 @@ def loops_group(config: Config) -> click.Group:
     @click.argument("loop_id")
     @click.option("--url")
     @click.option("--events")
+    @click.option("--database")
+    @click.option("--collection")
+    @click.option("--encoding", type=click.Choice(["json", "form", "json-batch"]))
+    @click.option("--fields", help="comma-separated profile fields to include")
+    @click.option("--rate-per-s", type=float)
+    @click.option("--max-in-flight", type=int)
+    @click.option("--timeout-s", type=float)
     @click.option("--status", type=click.Choice(["enabled", "disabled"]))
-    def set_(loop_id: str, url: str | None, events: str | None, status: str | None) -> None:
-        """Change a loop's URL, events or status (a new URL clears validation)."""
-        body = {k: v for k, v in (("url", url), ("events", _split(events)), ("status", status))
+    def set_(loop_id: str, url: str | None, events: str | None, database: str | None,
+             collection: str | None, encoding: str | None, fields: str | None,
+             rate_per_s: float | None, max_in_flight: int | None, timeout_s: float | None,
+             status: str | None) -> None:
+        """Change a loop (a new URL clears validation; --status enabled re-enables it)."""
+        body = {k: v for k, v in (("url", url), ("events", _split(events)),
+                                  ("database", database), ("collection", collection),
+                                  ("encoding", encoding), ("fields", _split(fields)),
+                                  ("rate_per_s", rate_per_s), ("max_in_flight", max_in_flight),
+                                  ("timeout_s", timeout_s), ("status", status))
                 if v is not None}
         checked = parse_patch(body)
         _echo(public_view(_run(config, lambda c: c.patch(loop_id, checked))))

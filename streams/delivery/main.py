@@ -38,7 +38,8 @@ async def _main(config: Config) -> None:
     await client.start()
     s = config.sender
     dispatcher = Dispatcher(client, schedule=retry_schedule(config),
-                            failure_threshold=s.breaker_failures, open_s=s.breaker_open_s)
+                            failure_threshold=s.breaker_failures, open_s=s.breaker_open_s,
+                            max_open_s=max(600.0, s.breaker_open_s))
     service = SenderService(config, topics, metrics, dispatcher, loops,
                             LoopStore(config.kafka, topics.loops, loops), output)
     server = HttpServer(health_app(lambda: service.ready), s.metrics_bind, s.metrics_port,

@@ -91,6 +91,8 @@ class SenderService:
         self._tasks: set[asyncio.Task[None]] = set()
         #: deliveries started and not yet decided (in a task, or in an open json-batch)
         self._active = 0
+        self._total_partitions = 0
+        self._seen_loops: set[str] = set()
         self._settings_cache: dict[str, tuple[int, LoopSettings]] = {}
         self.disabler = LoopDisabler(loops, loop_store, output, topics, metrics)
         #: per loop, a moving average of how long a call takes (timeouts included)
@@ -116,10 +118,14 @@ class SenderService:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         topics = [self.topics.deliveries, *self.topics.retry.values()]
+        meta = await self._call(self.consumer.list_topics, None, 30)
+        self._total_partitions = sum(len(meta.topics[t].partitions) for t in topics
+                                     if t in meta.topics)
         await self._call(self.consumer.subscribe, topics, on_assign=self._on_assign,
                          on_revoke=self._on_revoke, on_lost=self._on_lost)
         timers = [asyncio.create_task(self._release_due()),
-                  asyncio.create_task(self._flush_batches())]
+                  asyncio.create_task(self._flush_batches()),
+                  asyncio.create_task(self._report_forever())]
         self.ready = True
         last_commit = time.monotonic()
         try:
@@ -140,7 +146,6 @@ class SenderService:
                     await self._commit()
                     last_commit = time.monotonic()
                 await self._apply_backpressure()
-                self.metrics.pending.set(sum(o.outstanding for o in self._offsets.values()))
         finally:
             self.ready = False
             for t in timers:
@@ -221,9 +226,10 @@ class SenderService:
         return sum(1 for h in self._held if h[2] == tp)
 
     def _update_share(self) -> None:
-        owned = sum(1 for t, _ in self._offsets if t == self.topics.deliveries)
-        total = max(self.config.kafka.partitions, 1)
-        self.dispatcher.set_share(max(owned, 1) / total if owned else 1.0)
+        """Each loop's limits are split over the sender processes by the share of the
+        delivery partitions (fresh and retry tiers together) this process owns."""
+        total = max(self._total_partitions, len(self._offsets), 1)
+        self.dispatcher.set_share(max(len(self._offsets), 1) / total)
 
     # -- records ---------------------------------------------------------------------------
     def _on_message(self, msg: Message, now: int) -> None:
@@ -270,21 +276,19 @@ class SenderService:
         loop_def = self.loops.get(loop_id)
         problem = self._undeliverable(loop_def)
         if problem is not None:
-            self.metrics.dead_letters.labels(loop_id).inc()
+            self._forget(loop_id)  # a re-enabled loop starts with a fresh breaker and streak
             self._produce([self.router.dead_without_attempt(delivery, problem, now)], tp, offset, gen)
             return
         assert loop_def is not None
         try:
             settings = self._settings(loop_def)
         except InvalidLoopDefinition as exc:
-            self.metrics.dead_letters.labels(loop_id).inc()
             self._produce([self.router.dead_without_attempt(delivery, str(exc), now)],
                           tp, offset, gen)
             return
         if self._expected_wait_s(settings) > self.config.sender.defer_after_s:
             if _age_s(delivery) > self.config.sender.max_age_s:
                 reason = f"deferred past max_age_s={self.config.sender.max_age_s:g}: loop too slow"
-                self.metrics.dead_letters.labels(loop_id).inc()
                 self._produce([self.router.dead_without_attempt(delivery, reason, now)],
                               tp, offset, gen)
                 return
@@ -331,6 +335,9 @@ class SenderService:
         version = loop_def.get("version", 0)
         if cached is not None and cached[0] == version:
             return cached[1]
+        if loop_def["id"] not in self._seen_loops:
+            self._seen_loops.add(loop_def["id"])
+            self._init_loop_metrics(loop_def["id"])
         s = self.config.sender
         settings = LoopSettings.from_definition(loop_def, timeout_s=s.timeout_s,
                                                 max_in_flight=s.max_in_flight,
@@ -341,13 +348,9 @@ class SenderService:
     async def _deliver_one(self, settings: LoopSettings, tp: TP, offset: int, gen: int,
                            delivery: Delivery) -> None:
         attempt = len(delivery.get("attempts", ())) + 1
-        self.metrics.in_flight.inc()
-        try:
-            outcome = await self.dispatcher.deliver(settings, delivery["delivery_id"],
-                                                    [delivery["payload"]], attempt,
-                                                    age_s=_age_s(delivery))
-        finally:
-            self.metrics.in_flight.dec()
+        outcome = await self.dispatcher.deliver(settings, delivery["delivery_id"],
+                                                [delivery["payload"]], attempt,
+                                                age_s=_age_s(delivery))
         self._after(settings, outcome, [(tp, offset, gen, delivery)])
 
     def _start_batch(self, loop_id: str, entries: list[tuple[TP, int, int, Delivery]]) -> None:
@@ -370,12 +373,8 @@ class SenderService:
         webhook_id = "batch_" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
         payloads = [{**d["payload"], "webhook_id": d["delivery_id"]} for *_, d in entries]
         attempt = max(len(d.get("attempts", ())) for *_, d in entries) + 1
-        self.metrics.in_flight.inc()
-        try:
-            outcome = await self.dispatcher.deliver(settings, webhook_id, payloads, attempt,
-                                                    age_s=max(_age_s(d) for *_, d in entries))
-        finally:
-            self.metrics.in_flight.dec()
+        outcome = await self.dispatcher.deliver(settings, webhook_id, payloads, attempt,
+                                                age_s=max(_age_s(d) for *_, d in entries))
         self._after(settings, outcome, entries)
 
     def _after(self, settings: LoopSettings, outcome: Outcome,
@@ -390,7 +389,6 @@ class SenderService:
         if outcome.error_class != "CircuitOpen":
             previous = self._latency_s.get(loop_id, outcome.latency_s)
             self._latency_s[loop_id] = 0.8 * previous + 0.2 * outcome.latency_s
-        m.breaker_open.labels(loop_id).set(1 if outcome.error_class == "CircuitOpen" else 0)
         disable: tuple[str, str] | None = None
         for tp, offset, gen, delivery in entries:
             decision = self.router.after_attempt(delivery, outcome, now,
@@ -398,8 +396,6 @@ class SenderService:
             if decision.final == "delivered":
                 m.delivered_events.labels(loop_id).inc()
                 m.end_to_end.observe(max(0.0, (now - delivery.get("source_ts_ms", now)) / 1000))
-            elif decision.final == "dead":
-                m.dead_letters.labels(loop_id).inc()
             elif decision.tier is not None:
                 m.retry_scheduled.labels(decision.tier).inc()
             if disable is None and decision.disable_reason is not None:
@@ -420,7 +416,51 @@ class SenderService:
                     offs.done(offset)
 
         for r in records:
+            if r.topic == self.topics.dead:
+                loop_id = (r.key or b"").split(b"|", 1)[0].decode("utf-8", "replace")
+                self.metrics.dead_letters.labels(loop_id).inc()
             self.output.send(r.topic, r.key, r.value, done, r.headers)
+
+    # -- metrics ---------------------------------------------------------------------------
+    def _init_loop_metrics(self, loop_id: str) -> None:
+        """Create a loop's series at 0, so increase() sees its first event."""
+        m = self.metrics
+        for kind in ("delivered", "retry", "dead", "gone", "deferred"):
+            m.deliveries.labels(loop_id, kind)
+        m.delivered_events.labels(loop_id)
+        m.dead_letters.labels(loop_id)
+        m.breaker_open.labels(loop_id).set(0)
+
+    def _forget(self, loop_id: str) -> None:
+        if loop_id in self._seen_loops:
+            self._seen_loops.discard(loop_id)
+            self._settings_cache.pop(loop_id, None)
+            self.dispatcher.forget(loop_id)
+            self.metrics.breaker_open.remove(loop_id)
+
+    async def _report_forever(self, every_s: float = 2.0) -> None:
+        while True:
+            try:
+                await self._report()
+            except Exception as exc:  # metrics must never stop delivery
+                log.info("metrics report failed: %s", exc)
+            await asyncio.sleep(every_s)
+
+    async def _report(self) -> None:
+        m, d = self.metrics, self.dispatcher
+        m.in_flight.set(sum(d.in_flight(loop_id) for loop_id in self._seen_loops))
+        m.active.set(self._active)
+        m.pending.set(sum(o.outstanding for o in self._offsets.values()))
+        for loop_id in self._seen_loops:
+            m.breaker_open.labels(loop_id).set(1 if d.breaker_state(loop_id) == "open" else 0)
+        tps = [TopicPartition(t, p) for t, p in self._offsets]
+        if not tps:
+            return
+        positions = await self._call(self.consumer.position, tps)
+        for tp in positions:
+            _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
+                m.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
 
     # -- timers ----------------------------------------------------------------------------
     async def _release_due(self) -> None:

@@ -30,12 +30,13 @@ def demo_group(config: Config) -> click.Group:
 
     @demo.command(name="receiver")
     @click.option("--port", default=8099, show_default=True)
-    def receiver(port: int) -> None:
-        """Run a receiver on 127.0.0.1 that prints one line per call."""
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    def receiver(port: int, host: str) -> None:
+        """Run a receiver that prints one line per call."""
         from .receiver import serve
 
         try:
-            asyncio.run(serve(port))
+            asyncio.run(serve(port, host))
         except KeyboardInterrupt:
             pass
 

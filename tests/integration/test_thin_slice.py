@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import time
+import urllib.request
 import uuid
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 from standardwebhooks import Webhook
@@ -18,6 +21,13 @@ pytestmark = [pytest.mark.kafka]
 
 SECRET = "whsec_" + base64.b64encode(b"a-secret-that-must-not-leak!").decode()
 TOKEN = "token-that-must-not-leak-0123"
+
+
+def scrape(proc: Any, marker: str) -> str:
+    port = re.search(re.escape(marker) + r" http://127\.0\.0\.1:(\d+)", proc.log())
+    assert port is not None
+    with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/metrics", timeout=10) as resp:
+        return resp.read().decode()
 
 
 def test_open_reaches_receiver(project_factory: Callable[..., Project], receiver: Receiver) -> None:
@@ -39,6 +49,16 @@ def test_open_reaches_receiver(project_factory: Callable[..., Project], receiver
     assert calls[0].headers["webhook-signature"].startswith("v1,")
     assert worker.proc.poll() is None and sender.proc.poll() is None
     Webhook(SECRET).verify(calls[0].body, {k.lower(): v for k, v in calls[0].headers.items()})
+    # both processes count what happened on /metrics
+    time.sleep(2.5)  # the sender refreshes its gauges every 2 s
+    worker_metrics = scrape(worker, "worker api listening on")
+    assert re.search(r'fl_events_in_total\{topic="[^"]*fl.raw.opens"\} 1.0', worker_metrics)
+    assert 'fl_routed_total{event_type="open"} 1.0' in worker_metrics
+    sender_metrics = scrape(sender, "sender metrics listening on")
+    assert 'fl_delivered_events_total{loop="l1"} 1.0' in sender_metrics
+    assert 'fl_deliveries_total{loop="l1",outcome="delivered"} 1.0' in sender_metrics
+    assert 'fl_dead_letters_total{loop="l1"} 0.0' in sender_metrics
+    assert re.search(r'fl_consumer_lag\{partition="\d",topic="[^"]*fl.deliveries"\} 0.0', sender_metrics)
     # secrets never appear in logs (debug level, both processes); logs are JSON lines
     worker.stop()
     sender.stop()
