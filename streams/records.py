@@ -38,6 +38,7 @@ class Delivery(TypedDict, total=False):
     deferrals: int          # times moved to a tier without an attempt (loop busy)
     final_reason: str       # dead letters only
     dead_ms: int
+    redrives: int           # times put back from the dead letters
 
 
 def now_ms() -> int:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
 import click
@@ -21,7 +23,7 @@ from ..topics import Topics
 from .control import ControlPlane, NotFound, public_view
 from .inputs import InputError, parse_create, parse_patch, parse_test
 
-__all__ = ["loops_group"]
+__all__ = ["dead_letters_group", "loops_group"]
 
 T = TypeVar("T")
 
@@ -179,3 +181,42 @@ def loops_group(config: Config) -> click.Group:
         _echo({"secret": secret, "loop": public_view(loop)})
 
     return loops
+
+
+def dead_letters_group(config: Config) -> click.Group:
+    @click.group(name="dead-letters")
+    def dead() -> None:
+        """Read and re-drive dead letters."""
+
+    @dead.command(name="list")
+    @click.option("--loop", "loop_id")
+    @click.option("--limit", type=int, default=20, show_default=True)
+    def listing(loop_id: str | None, limit: int) -> None:
+        """The newest dead letters (of one loop)."""
+        _echo({"dead_letters": _run(config, lambda c: c.dead_letters(loop_id, limit))})
+
+    @dead.command(name="redrive")
+    @click.option("--loop", "loop_id", help="only this loop's dead letters")
+    @click.option("--since", help="dead since: ISO 8601 time, or an age like 90m, 6h, 2d")
+    @click.option("--until", help="dead before: ISO 8601 time, or an age")
+    @click.option("--dry-run", is_flag=True, help="count, do not write")
+    def redrive(loop_id: str | None, since: str | None, until: str | None, dry_run: bool) -> None:
+        """Put dead letters back on fl.deliveries (same webhook-id, a fresh retry schedule)."""
+        window = (_moment(since, "--since"), _moment(until, "--until"))
+        _echo(_run(config, lambda c: c.redrive(loop_id, window[0], window[1], dry_run)))
+
+    return dead
+
+
+def _moment(value: str | None, option: str) -> int | None:
+    """ISO 8601 (``2026-11-26T10:00:00Z``) or an age (``90m``, ``6h``, ``2d``) -> Unix ms."""
+    if value is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if value[-1:] in units and value[:-1].isdigit():
+        return int((time.time() - int(value[:-1]) * units[value[-1]]) * 1000)
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither ISO 8601 nor an age like 6h",
+                                 param_hint=option) from None

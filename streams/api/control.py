@@ -18,6 +18,7 @@ from senders.ownership import OwnershipResult, candidate_urls, check_dns, check_
 from senders.signing import generate_secret, webhook_headers
 
 from ..loopstore import LoopStore
+from ..redrive import redrive
 from ..settings import KafkaConfig, SenderConfig
 from ..topics import Topics
 from .history import tail
@@ -200,6 +201,15 @@ class ControlPlane:
         return await asyncio.get_running_loop().run_in_executor(
             None, lambda: tail(self.kafka, self.topics.attempts,
                                lambda d: d.get("loop_id") == loop_id, limit, key=loop_id.encode()))
+
+    async def redrive(self, loop_id: str | None, since_ms: int | None, until_ms: int | None,
+                      dry_run: bool) -> dict[str, Any]:
+        """Put matching dead letters back on fl.deliveries (see :mod:`streams.redrive`)."""
+        if loop_id is not None:
+            self.get(loop_id)
+        report = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: redrive(self.kafka, self.topics, loop_id, since_ms, until_ms, dry_run))
+        return {**report.as_dict(), "dry_run": dry_run}
 
     async def dead_letters(self, loop_id: str | None, limit: int) -> list[dict[str, Any]]:
         return await asyncio.get_running_loop().run_in_executor(

@@ -12,7 +12,8 @@ from yarl import URL
 
 from schemas.validation import RAW_EVENT_TYPES
 
-__all__ = ["InputError", "parse_create", "parse_patch", "parse_rotate", "parse_test"]
+__all__ = ["InputError", "parse_create", "parse_patch", "parse_redrive", "parse_rotate",
+           "parse_test"]
 
 
 class InputError(ValueError):
@@ -173,3 +174,20 @@ def parse_test(body: Any) -> tuple[str, dict[str, Any]]:
                                   for v in data.values()):
         raise InputError("form", "values must be strings, numbers, lists or objects")
     return ("json" if kind == "json" else "form"), data
+
+
+def parse_redrive(body: Any) -> tuple[str | None, int | None, int | None, bool]:
+    """``{"loop"?, "since_ms"?, "until_ms"?, "dry_run"?}`` -> checked values."""
+    body = _object(body or {})
+    _reject_unknown(body, {"loop", "since_ms", "until_ms", "dry_run"})
+    loop = _opt_name(body.get("loop"), "loop")
+    window = []
+    for key in ("since_ms", "until_ms"):
+        value = body.get(key)
+        window.append(None if value is None else int(_number(0, 2**53, True)(value, key)))
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InputError("dry_run", "must be true or false")
+    if window[0] is not None and window[1] is not None and window[0] >= window[1]:
+        raise InputError("until_ms", "must be later than since_ms")
+    return loop, window[0], window[1], dry_run

@@ -10,7 +10,8 @@ from aiohttp import web
 from ..settings import Secret
 from .auth import bearer_auth
 from .control import ControlPlane, NotFound, public_view
-from .inputs import InputError, parse_create, parse_patch, parse_rotate, parse_test
+from .inputs import (InputError, parse_create, parse_patch, parse_redrive, parse_rotate,
+                     parse_test)
 from .server import health_app
 
 __all__ = ["control_app"]
@@ -108,6 +109,11 @@ def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callab
     async def attempts(request: web.Request) -> web.Response:
         found = await control.attempts(request.match_info["id"], _limit(request))
         return web.json_response({"attempts": found})
+
+    @routes.post("/dead-letters/redrive")
+    async def redrive(request: web.Request) -> web.Response:
+        loop_id, since_ms, until_ms, dry_run = parse_redrive(await _body(request))
+        return web.json_response(await control.redrive(loop_id, since_ms, until_ms, dry_run))
 
     @routes.get("/dead-letters")
     async def dead_letters(request: web.Request) -> web.Response:

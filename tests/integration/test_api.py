@@ -251,6 +251,18 @@ def test_attempts_and_dead_letters(env: Env) -> None:
     assert dead[0]["event_id"] == event["id"] and "422" in dead[0]["final_reason"]
     assert attempts[0]["status"] == 422 and attempts[0]["response"] == '{"error":"no"}'
     assert env.call("GET", "/dead-letters?limit=0").body["field"] == "limit"
+    # the receiver is fixed: re-drive (count first), and the event arrives again, same webhook-id
+    env.receiver.behave("/rejects", default_status=204)
+    first_id = env.receiver.calls_to("/rejects")[0].headers["webhook-id"]
+    counted = env.call("POST", "/dead-letters/redrive", {"loop": loop["id"], "dry_run": True}).body
+    assert counted["matched"] == 1 and counted["written"] == 0
+    done = env.call("POST", "/dead-letters/redrive", {"loop": loop["id"]})
+    assert done.status == 200 and done.body["written"] == 1 and done.body["loops"] == {loop["id"]: 1}
+    calls = env.receiver.wait_for(lambda cs: sum(c.path == "/rejects" for c in cs) >= 2, timeout_s=60)
+    again = [c for c in calls if c.path == "/rejects"][-1]
+    assert again.headers["webhook-id"] == first_id and again.json()["event_id"] == event["id"]
+    bad = env.call("POST", "/dead-letters/redrive", {"since_ms": 5, "until_ms": 1})
+    assert bad.status == 400 and bad.body["field"] == "until_ms"
 
 
 def test_delete(env: Env) -> None:
@@ -340,5 +352,9 @@ def test_cli_uses_the_same_operations(project_factory: Any, receiver: Receiver) 
     assert rotated["secret"].startswith("whsec_") and len(rotated["loop"]["secrets"]) == 2
     bad = cli("add", "ftp://x", "--events", "open", ok=False)
     assert "url" in bad.stderr
+    redrive = subprocess.run([sys.executable, "-m", "streams", "--config", str(project.config_path),
+                              "dead-letters", "redrive", "--loop", loop_id, "--since", "1h",
+                              "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert redrive.returncode == 0 and json.loads(redrive.stdout)["matched"] == 0, redrive.stderr
     assert "deleted" in cli("rm", loop_id).stdout
     assert "no loop" in cli("show", loop_id, ok=False).stderr

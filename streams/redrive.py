@@ -1,0 +1,116 @@
+"""Re-drive dead letters: put deliveries from ``fl.deliveries.dead`` back on ``fl.deliveries``.
+
+For the dead letters of one loop (or all) that died within a time window, a fresh delivery is
+written with the same delivery id — so the same ``webhook-id``, and receivers that already
+processed it can drop it — an empty attempt list (the retry schedule starts again) and
+``redrives`` counting how often this happened. Dead letters are not removed (the topic is an
+append-only log); re-driving the same window twice sends twice. Use ``dry_run`` to count first.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from .clients import confluent_config
+from .records import Delivery, encode, now_ms
+from .settings import KafkaConfig
+from .topics import Topics
+
+__all__ = ["RedriveReport", "redrive"]
+
+
+@dataclass
+class RedriveReport:
+    """What a re-drive found and wrote."""
+
+    scanned: int = 0
+    matched: int = 0
+    written: int = 0
+    loops: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scanned": self.scanned, "matched": self.matched, "written": self.written,
+                "loops": self.loops}
+
+
+def redrive(kafka: KafkaConfig, topics: Topics, loop_id: str | None = None,
+            since_ms: int | None = None, until_ms: int | None = None, dry_run: bool = False,
+            timeout_s: float = 60.0) -> RedriveReport:
+    """Re-drive dead letters of ``loop_id`` (None: every loop) that died in [since, until)."""
+    report = RedriveReport()
+    until_ms = until_ms if until_ms is not None else now_ms()
+    consumer = Consumer(confluent_config(kafka, **{
+        "group.id": f"fl-redrive-{uuid.uuid4().hex}", "enable.auto.commit": False,
+        "enable.partition.eof": True}))
+    producer = None if dry_run else Producer(confluent_config(kafka, **{
+        "enable.idempotence": True, "acks": "all", "linger.ms": 20,
+        "partitioner": "murmur2_random"}))
+    try:
+        meta = consumer.list_topics(topics.dead, timeout=timeout_s).topics[topics.dead]
+        ends: dict[int, int] = {}
+        start = []
+        for p in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topics.dead, p), timeout=timeout_s)
+            if high > low:
+                ends[p] = high
+                start.append(TopicPartition(topics.dead, p, low))
+        if since_ms is not None and start:
+            # skip what died before the window: its records were written before it too
+            found = consumer.offsets_for_times(
+                [TopicPartition(tp.topic, tp.partition, since_ms) for tp in start], timeout=timeout_s)
+            start = [tp for tp in found if tp.offset >= 0]
+        if not start:
+            return report
+        consumer.assign(start)
+        remaining = {tp.partition for tp in start}
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, 0.5):
+                p = msg.partition()
+                if msg.error() is not None:
+                    remaining.discard(p)
+                    continue
+                if msg.offset() >= ends[p] - 1:
+                    remaining.discard(p)
+                report.scanned += 1
+                fresh = _fresh(msg.value(), loop_id, since_ms, until_ms)
+                if fresh is None:
+                    continue
+                report.matched += 1
+                report.loops[fresh["loop_id"]] = report.loops.get(fresh["loop_id"], 0) + 1
+                if producer is not None:
+                    producer.produce(topics.deliveries, encode(fresh), msg.key())
+                    producer.poll(0)
+                    report.written += 1
+        if producer is not None and producer.flush(timeout_s):
+            raise RuntimeError("not every re-driven delivery was acknowledged by Kafka")
+        return report
+    finally:
+        consumer.close()
+
+
+def _fresh(value: bytes | None, loop_id: str | None, since_ms: int | None,
+           until_ms: int) -> Delivery | None:
+    try:
+        doc = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or "delivery_id" not in doc or "payload" not in doc:
+        return None
+    if loop_id is not None and doc.get("loop_id") != loop_id:
+        return None
+    dead_ms = doc.get("dead_ms", 0)
+    if (since_ms is not None and dead_ms < since_ms) or dead_ms >= until_ms:
+        return None
+    fresh: Delivery = {k: v for k, v in doc.items()  # type: ignore[assignment]
+                       if k not in ("attempts", "not_before_ms", "final_reason", "dead_ms",
+                                    "deferrals")}
+    fresh["attempts"] = []
+    fresh["routed_ms"] = now_ms()  # max_age_s counts from the re-drive
+    fresh["redrives"] = doc.get("redrives", 0) + 1
+    return fresh
