@@ -183,20 +183,21 @@ def loops_group(config: Config) -> click.Group:
     return loops
 
 
+# Not "--loop": Faust reads sys.argv for --loop/-L (its event-loop option) at import time.
 def dead_letters_group(config: Config) -> click.Group:
     @click.group(name="dead-letters")
     def dead() -> None:
         """Read and re-drive dead letters."""
 
     @dead.command(name="list")
-    @click.option("--loop", "loop_id")
+    @click.option("--loop-id", "loop_id")
     @click.option("--limit", type=int, default=20, show_default=True)
     def listing(loop_id: str | None, limit: int) -> None:
         """The newest dead letters (of one loop)."""
         _echo({"dead_letters": _run(config, lambda c: c.dead_letters(loop_id, limit))})
 
     @dead.command(name="redrive")
-    @click.option("--loop", "loop_id", help="only this loop's dead letters")
+    @click.option("--loop-id", "loop_id", help="only this loop's dead letters")
     @click.option("--since", help="dead since: ISO 8601 time, or an age like 90m, 6h, 2d")
     @click.option("--until", help="dead before: ISO 8601 time, or an age")
     @click.option("--dry-run", is_flag=True, help="count, do not write")
