@@ -183,26 +183,28 @@ def loops_group(config: Config) -> click.Group:
     return loops
 
 
-# Not "--loop": Faust reads sys.argv for --loop/-L (its event-loop option) at import time.
+# The loop is an argument, not an option: at import time Faust takes any argument starting
+# with "--loop" (or "-L") from sys.argv as its event-loop implementation.
 def dead_letters_group(config: Config) -> click.Group:
     @click.group(name="dead-letters")
     def dead() -> None:
         """Read and re-drive dead letters."""
 
     @dead.command(name="list")
-    @click.option("--loop-id", "loop_id")
+    @click.argument("loop_id", required=False)
     @click.option("--limit", type=int, default=20, show_default=True)
     def listing(loop_id: str | None, limit: int) -> None:
-        """The newest dead letters (of one loop)."""
+        """The newest dead letters (of LOOP_ID, else of every loop)."""
         _echo({"dead_letters": _run(config, lambda c: c.dead_letters(loop_id, limit))})
 
     @dead.command(name="redrive")
-    @click.option("--loop-id", "loop_id", help="only this loop's dead letters")
+    @click.argument("loop_id", required=False)
     @click.option("--since", help="dead since: ISO 8601 time, or an age like 90m, 6h, 2d")
     @click.option("--until", help="dead before: ISO 8601 time, or an age")
     @click.option("--dry-run", is_flag=True, help="count, do not write")
     def redrive(loop_id: str | None, since: str | None, until: str | None, dry_run: bool) -> None:
-        """Put dead letters back on fl.deliveries (same webhook-id, a fresh retry schedule)."""
+        """Put dead letters (of LOOP_ID, else of every loop) back on fl.deliveries: same
+        webhook-id, a fresh retry schedule."""
         window = (_moment(since, "--since"), _moment(until, "--until"))
         _echo(_run(config, lambda c: c.redrive(loop_id, window[0], window[1], dry_run)))
 

@@ -353,7 +353,7 @@ def test_cli_uses_the_same_operations(project_factory: Any, receiver: Receiver) 
     bad = cli("add", "ftp://x", "--events", "open", ok=False)
     assert "url" in bad.stderr
     redrive = subprocess.run([sys.executable, "-m", "streams", "--config", str(project.config_path),
-                              "dead-letters", "redrive", "--loop-id", loop_id, "--since", "1h",
+                              "dead-letters", "redrive", loop_id, "--since", "1h",
                               "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert redrive.returncode == 0 and json.loads(redrive.stdout)["matched"] == 0, redrive.stderr
     assert "deleted" in cli("rm", loop_id).stdout
