@@ -41,10 +41,19 @@ class GatedConsumer(AIOKafkaConsumer):
         self.gated |= tps
         self.pause_partitions(tps)
 
-    def ungate(self, tps: Iterable[TP]) -> None:
+    async def ungate(self, tps: Iterable[TP]) -> None:
+        """Resume fetching from the committed offset: records fetched for a gated partition
+        around a rebalance are dropped by Faust's ``getmany`` (it skips partitions that are not
+        active), so the position is set back to be sure none is skipped."""
         tps = set(tps) & self.gated
         self.gated -= tps
         super().resume_partitions(tps)
+        for tp in tps:
+            committed = self._committed_offset.get(tp)
+            if committed is not None:
+                await self.seek(tp, committed)
+            else:
+                await self.seek_to_beginning(tp)
 
     def resume_partitions(self, tps: Iterable[TP]) -> None:
         super().resume_partitions({tp for tp in tps if tp not in self.gated})
@@ -83,27 +92,37 @@ class ProfileBootstrap:
         self._read_up_to[partition] = offset
 
     async def run(self, consumer: GatedConsumer) -> None:
-        """Open each gated partition once its snapshots are read (forever; a Faust task)."""
+        """Open each gated partition once its snapshots are read (forever; a Faust task).
+
+        Read means: the snapshot agent finished the record before the target, or our group's
+        committed offset reached the target (another worker read them before a rebalance handed
+        the partition over, so nothing is left for ours to read)."""
+        last_check = 0.0
         while True:
+            recheck = time.monotonic() - last_check > 1.0
+            if recheck:
+                last_check = time.monotonic()
             for p, (since, target) in list(self._waiting.items()):
                 if target is None:
                     target = await asyncio.to_thread(self._end_unless_committed, p)
                     if p not in self._waiting:
                         continue
                     self._waiting[p] = (since, target)
+                read = self._read_up_to.get(p, -1) >= target - 1
+                if not read and recheck:
+                    read = await asyncio.to_thread(self._committed, p) >= target
                 late = time.monotonic() - since > self.timeout_s
-                if self._read_up_to.get(p, -1) >= target - 1 or late:
+                if read or late:
                     if late:
                         log.warning("%s[%d] not read up to offset %d within %.0fs; enriching "
                                     "anyway", self.topic, p, target, self.timeout_s)
                     del self._waiting[p]
-                    consumer.ungate(tp for tp in consumer.gated if tp.partition == p)
+                    await consumer.ungate([tp for tp in consumer.gated if tp.partition == p])
             await asyncio.sleep(0.05)
 
     def _end_unless_committed(self, partition: int) -> int:
         """The partition's end now, or -1 when our group already committed past it."""
-        consumer = Consumer(confluent_config(self._kafka, **{
-            "group.id": self._group_id, "enable.auto.commit": False}))
+        consumer = self._consumer()
         try:
             tp = TopicPartition(self.topic, partition)
             low, high = consumer.get_watermark_offsets(tp, timeout=10)
@@ -111,3 +130,16 @@ class ProfileBootstrap:
             return -1 if high <= low or committed >= high else high
         finally:
             consumer.close()
+
+    def _committed(self, partition: int) -> int:
+        """Our group's committed offset of the snapshot partition (-1001: none)."""
+        consumer = self._consumer()
+        try:
+            return int(consumer.committed([TopicPartition(self.topic, partition)], timeout=10)[0].offset)
+        finally:
+            consumer.close()
+
+    def _consumer(self) -> Consumer:
+        # a group member never: only reads the group's committed offsets
+        return Consumer(confluent_config(self._kafka, **{
+            "group.id": self._group_id, "enable.auto.commit": False}))

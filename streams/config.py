@@ -55,7 +55,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
 
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Validate a plain mapping (as YAML would give it) into a :class:`Config`."""
-    config = _build(Config, data, "")
+    config: Config = _build(Config, data, "")
     config.check()
     return config
 
@@ -151,7 +151,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {_show(value)}")
         return tuple(_coerce(item_type, v, f"{key}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if tp is Secret:
         if isinstance(value, Secret):

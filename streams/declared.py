@@ -64,8 +64,11 @@ def definition_from_decl(decl: LoopDecl, defaults: SenderConfig,
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    strip = lambda d: {k: v for k, v in d.items() if k not in _RUNTIME_KEYS}  # noqa: E731
-    return strip(a) == strip(b)
+    return _declared_part(a) == _declared_part(b)
+
+
+def _declared_part(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in _RUNTIME_KEYS}
 
 
 async def publish_declared(store: LoopStore, decls: tuple[LoopDecl, ...],

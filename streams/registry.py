@@ -133,18 +133,19 @@ class CompactedView(Generic[V]):
             while not self._stop.is_set():
                 for msg in consumer.consume(500, 0.2):
                     err = msg.error()
+                    partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
                             with self._applied:
-                                self._positions[msg.partition()] = max(
-                                    self._positions.get(msg.partition(), 0), msg.offset())
+                                self._positions[partition] = max(
+                                    self._positions.get(partition, 0), offset)
                                 self._applied.notify_all()
                         elif err.fatal() or not err.retriable():
                             raise RuntimeError(str(err))
                         else:
                             log.info("view %s: %s", self.topic, err)
                         continue
-                    self._apply(msg.partition(), msg.offset(), msg.key(), msg.value())
+                    self._apply(partition, offset, msg.key(), msg.value())
                 if not self._ready.is_set():
                     self._check_ready(targets)
         finally:

@@ -154,12 +154,12 @@ class SenderConfig:
     defer_after_s: float = 30.0
 
     def check(self) -> None:
-        if self.timeout_s <= 0 or self.timeout_s > 120:
-            raise ValueError(f"timeout_s: must be in (0, 120], got {self.timeout_s:g}")
-        if self.max_in_flight < 1:
-            raise ValueError(f"max_in_flight: must be >= 1, got {self.max_in_flight}")
-        if self.rate_per_s <= 0:
-            raise ValueError(f"rate_per_s: must be > 0, got {self.rate_per_s:g}")
+        if not 0.1 <= self.timeout_s <= 120:
+            raise ValueError(f"timeout_s: must be in [0.1, 120], got {self.timeout_s:g}")
+        if not 1 <= self.max_in_flight <= 1000:
+            raise ValueError(f"max_in_flight: must be 1..1000, got {self.max_in_flight}")
+        if not 0 < self.rate_per_s <= 100000:
+            raise ValueError(f"rate_per_s: must be in (0, 100000], got {self.rate_per_s:g}")
         if not self.retry_schedule_s or any(d <= 0 for d in self.retry_schedule_s):
             raise ValueError("retry_schedule_s: needs at least one delay, all > 0")
         if list(self.retry_schedule_s) != sorted(self.retry_schedule_s):
@@ -242,6 +242,13 @@ class LoopDecl:
             raise ValueError("events: name at least one event type")
         if self.secret is not None and not self.secret.reveal().startswith("whsec_"):
             raise ValueError("secret: must start with 'whsec_' (Standard Webhooks format)")
+        # the bounds of schemas/loop.json: a loop outside them would be skipped by every process
+        if self.rate_per_s is not None and not 0 < self.rate_per_s <= 100000:
+            raise ValueError(f"rate_per_s: must be in (0, 100000], got {self.rate_per_s:g}")
+        if self.max_in_flight is not None and not 1 <= self.max_in_flight <= 1000:
+            raise ValueError(f"max_in_flight: must be 1..1000, got {self.max_in_flight}")
+        if self.timeout_s is not None and not 0.1 <= self.timeout_s <= 120:
+            raise ValueError(f"timeout_s: must be in [0.1, 120], got {self.timeout_s:g}")
 
 
 @dataclass(frozen=True)

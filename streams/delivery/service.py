@@ -1,6 +1,6 @@
 """The sender process: consume deliveries, POST them, write outcomes, commit in order.
 
-One confluent-kafka consumer (group ``<app_id>-sender``, cooperative-sticky) reads
+One confluent-kafka consumer (group ``<app_id>-sender``, round-robin assignment) reads
 ``fl.deliveries`` and every ``fl.deliveries.retry.<tier>``. Every record becomes a task at
 once — records of one partition are *not* sent in order, so a slow loop never blocks a healthy
 one — and the :class:`senders.engine.Dispatcher` applies each loop's in-flight cap, rate limit
@@ -106,7 +106,10 @@ class SenderService:
             "group.id": f"{config.worker.app_id}-sender",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
+            # round robin interleaves the topics, so every sender gets its part of
+            # fl.deliveries (cooperative-sticky balanced counts over all topics together and
+            # could leave a second sender with retry tiers only)
+            "partition.assignment.strategy": "roundrobin",
             "max.poll.interval.ms": 600000,
             "session.timeout.ms": 15000,
             "heartbeat.interval.ms": 3000,

@@ -1,0 +1,255 @@
+"""Shared steps of the scenarios: options, receivers, id resolution, warm-up, waiting for
+every delivery, profiling, ceilings and cost accounting."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from enrichers.routing import delivery_id
+
+from .ceilings import http_ceiling, kafka_ceiling
+from .generator import EventIds, Workload, produce
+from .measure import MACHINE, CpuSampler, Resolver
+from .pipeline import Pipeline
+from .profiling import Recording, record
+from .receivers import AiohttpReceiver, NginxReceiver, ReceiverProcess, echo_module
+from .results import ScenarioResult
+
+__all__ = ["Options", "Tracker", "account", "add_ceilings", "event_resolver", "make_receiver", "ratios",
+           "start_profiles", "start_processes", "warm_up", "webhook_resolver"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything a scenario may be told from the command line (None: the scenario's own
+    default, smaller with ``smoke``)."""
+
+    bootstrap: str
+    out_dir: Path
+    broker_pid: int | None = None
+    events: int | None = None
+    profiles: int | None = None
+    workers: int = 1
+    senders: int = 1
+    partitions: int = 8
+    in_flight: int | None = None
+    rate: float | None = None
+    duration_s: float | None = None
+    receiver: str | None = None
+    delay_ms: float = 20.0
+    batch_size: int = 100
+    batch_wait_ms: int = 200
+    hang_timeout_s: float = 2.0
+    #: scale-out: seconds between starting the extra worker and the spike
+    join_lead_s: float = 2.5
+    profile: bool = False
+    profile_s: float = 10.0
+    keep_topics: bool = False
+    smoke: bool = False
+    stall_s: float = 30.0
+    #: results of scenarios run earlier in the same invocation (the half-rate scenario reads
+    #: the single-event rate from here)
+    earlier: dict[str, ScenarioResult] = field(default_factory=dict)
+
+    def pick(self, given: float | int | None, full: float | int, smoke: float | int) -> int:
+        return int(given if given is not None else (smoke if self.smoke else full))
+
+
+def make_receiver(kind: str, directory: Path, delay_ms: float = 20.0) -> ReceiverProcess:
+    if kind == "nginx":
+        return NginxReceiver(directory, delay_ms=delay_ms)
+    if kind == "aiohttp":
+        return AiohttpReceiver(directory)
+    if kind == "aiohttp-slow":
+        return AiohttpReceiver(directory, delay_ms=delay_ms)
+    raise ValueError(f"unknown receiver {kind!r} (nginx, aiohttp)")
+
+
+def slow_receiver(opts: Options, directory: Path) -> tuple[ReceiverProcess, str]:
+    """The 20 ms receiver: nginx's echo_sleep when the module exists (it costs no CPU to
+    speak of), else the aiohttp receiver with a delay. Returns it and its URL path."""
+    if opts.receiver != "aiohttp" and echo_module() is not None:
+        return NginxReceiver(directory, delay_ms=opts.delay_ms), "/slow/hook"
+    return AiohttpReceiver(directory, delay_ms=opts.delay_ms), "/hook"
+
+
+def webhook_resolver(ids: EventIds, n: int, loop_ids: Sequence[str]) -> Resolver:
+    """For receivers that log the webhook-id: delivery id -> (event index, slot), where slot
+    ``i * len(loop_ids) + j`` is event ``i`` to loop ``j``."""
+    table: dict[str, tuple[int, int]] = {}
+    per = len(loop_ids)
+    for i in range(n):
+        event_id = ids.id(i)
+        for j, loop_id in enumerate(loop_ids):
+            table[delivery_id(event_id, loop_id)] = (i, i * per + j)
+    return table.get
+
+
+def event_resolver(ids: EventIds, n: int) -> Resolver:
+    """For receivers that log the event id (one loop): event id -> (index, index)."""
+
+    def resolve(ident: str) -> tuple[int, int] | None:
+        i = ids.index_of(ident)
+        return (i, i) if i is not None and i < n else None
+
+    return resolve
+
+
+class Tracker:
+    """Counts distinct expected deliveries as they arrive (incrementally)."""
+
+    def __init__(self, receiver: ReceiverProcess, resolve: Resolver,
+                 wanted: Callable[[int], bool] | None, expected: int) -> None:
+        self.receiver = receiver
+        self.resolve = resolve
+        self.wanted = wanted
+        self.expected = expected
+        self.seen: set[int] = set()
+        self._done = 0
+
+    def poll(self) -> int:
+        arrivals = self.receiver.arrivals()
+        ids = arrivals.ids
+        for k in range(self._done, len(ids)):
+            hit = self.resolve(ids[k])
+            if hit is not None and (self.wanted is None or self.wanted(hit[1])):
+                self.seen.add(hit[1])
+        self._done = len(ids)
+        return len(self.seen)
+
+    def wait(self, pipeline: Pipeline, stall_s: float, max_s: float,
+             on_first: Callable[[], None] | None = None) -> bool:
+        """Until every expected delivery arrived (True), nothing new came for ``stall_s``, or
+        ``max_s`` passed (False). Raises when a pipeline process died."""
+        deadline = time.monotonic() + max_s
+        last_count, last_change = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            count = self.poll()
+            if count and on_first is not None:
+                on_first()
+                on_first = None
+            if count >= self.expected:
+                return True
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            elif time.monotonic() - last_change > stall_s:
+                log.warning("no progress for %.0fs at %d of %d", stall_s, count, self.expected)
+                return False
+            pipeline.check_alive()
+            time.sleep(0.5)
+        log.warning("gave up after %.0fs at %d of %d", max_s, self.poll(), self.expected)
+        return False
+
+
+def start_processes(pipeline: Pipeline, opts: Options, sampler: CpuSampler,
+                    workers: bool = True) -> None:
+    for _ in range(opts.workers if workers else 0):
+        p = pipeline.start_worker()
+        sampler.watch(p.name, p.pid)
+    for _ in range(opts.senders):
+        p = pipeline.start_sender()
+        sampler.watch(p.name, p.pid)
+
+
+def warm_up(pipeline: Pipeline, workload: Workload, receiver: ReceiverProcess, n: int = 300,
+            per_event: int = 1, timeout_s: float = 180.0, deliveries: bool = False) -> None:
+    """Produce ``n`` events (other ids; with ``deliveries``, delivery records to every loop)
+    and wait until ``n * per_event`` calls arrived: every process is ready, in its group,
+    connected and warm before the clock starts."""
+    loop_ids = [loop.id for loop in pipeline.config.loops] if deliveries else None
+    records = workload.warm_up_records(pipeline.topics, n, loop_ids)
+    deadline = time.monotonic() + timeout_s
+    _settle(pipeline, deadline)
+    before = len(receiver.arrivals())
+    produce(pipeline.config.kafka, records)
+    while len(receiver.arrivals()) - before < n * per_event:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"warm-up: {len(receiver.arrivals()) - before} of {n * per_event}"
+                               f" calls arrived within {timeout_s:g}s; logs in {pipeline.dir}")
+        pipeline.check_alive()
+        time.sleep(0.25)
+    _settle(pipeline, deadline)
+    time.sleep(1.0)  # let the tail of the warm-up settle (commits, batches)
+
+
+def _settle(pipeline: Pipeline, deadline: float) -> None:
+    """Until every process is ready and in its group with no rebalance pending: a process
+    joining mid-run would move partitions inside the measurement."""
+    while not (pipeline.ready() and pipeline.groups_stable()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"warm-up: the processes or their consumer groups did not "
+                               f"settle in time; logs in {pipeline.dir}")
+        pipeline.check_alive()
+        time.sleep(0.5)
+
+
+def start_profiles(opts: Options, pipeline: Pipeline, directory: Path) -> list[Recording]:
+    if not opts.profile:
+        return []
+    return [record(p.name, p.pid, opts.profile_s, directory / f"pyspy-{p.name}.txt")
+            for p in pipeline.processes]
+
+
+def finish_profiles(recordings: list[Recording], result: ScenarioResult) -> None:
+    for rec in recordings:
+        prof = rec.finish()
+        if prof is not None:
+            result.profiles.append({"process": prof.process, "samples": prof.samples,
+                                    "top_self": prof.top_self,
+                                    "top_inclusive": prof.top_inclusive, "raw": prof.raw_path})
+
+
+def account(result: ScenarioResult, sampler: CpuSampler, pipeline: Pipeline, t0: float,
+            t1: float, per: int) -> None:
+    """CPU seconds in [t0, t1] per process (and per 10k of ``per``), peak RSS per process."""
+    names = list(sampler.pids)
+    cpu = {n: round(sampler.cpu_between(n, t0, t1), 2) for n in names}
+    result.cpu_s.update(cpu)
+    pipeline_cpu = sum(v for n, v in cpu.items() if n.startswith(("worker", "sender")))
+    result.cpu_s["pipeline"] = round(pipeline_cpu, 2)
+    result.cpu_s["window_s"] = round(t1 - t0, 2)
+    # busy CPU of the whole machine in the window, and the part no process of ours used: a
+    # test suite or another benchmark on the same two cores shows up here
+    machine = sampler.cpu_between(MACHINE, t0, t1)
+    result.cpu_s["machine"] = round(machine, 2)
+    result.cpu_s["others"] = round(max(0.0, machine - sum(cpu.values())), 2)
+    result.cpu_s_per_10k = round(pipeline_cpu / max(per, 1) * 10_000, 3)
+    for p in pipeline.processes:
+        result.peak_rss_mib[p.name] = round(max(p.peak_rss_mib, sampler.peak_rss(p.name)), 1)
+
+
+def add_ceilings(result: ScenarioResult, opts: Options, url: str, body: bytes,
+                 requests: int, concurrency: int, topics: Sequence[str] | None,
+                 records: int, events_per_request: int = 1) -> None:
+    """The bare-HTTP ceiling (same receiver, same number of processes as senders) and the bare
+    Kafka ceiling (the scenario's input topics); ratios of the scenario's rate to both."""
+    try:
+        h = http_ceiling(url, body, requests, concurrency, processes=opts.senders)
+        result.ceilings.update(http_requests_per_s=round(h.per_s, 1),
+                               http_events_per_s=round(h.per_s * events_per_request, 1),
+                               http_concurrency=concurrency, http_processes=h.processes,
+                               http_errors=h.errors)
+    except RuntimeError as exc:
+        result.notes.append(f"HTTP ceiling failed: {exc}")
+    if topics:
+        try:
+            k = kafka_ceiling(opts.bootstrap, topics, records)
+            result.ceilings.update(kafka_per_s=round(k.per_s, 1),
+                                   kafka_parse_per_s=round(k.parse_per_s, 1))
+        except RuntimeError as exc:
+            result.notes.append(f"Kafka ceiling failed: {exc}")
+
+
+def ratios(result: ScenarioResult) -> None:
+    """The scenario's rate over its ceilings (drain rate for cold scenarios: their start-up is
+    not throughput)."""
+    rate = result.drain_per_s if result.extra.get("cold") else result.per_s
+    if result.ceilings.get("http_events_per_s"):
+        result.ceilings["ratio_to_http"] = round(rate / result.ceilings["http_events_per_s"], 3)
+    if result.ceilings.get("kafka_per_s"):
+        result.ceilings["ratio_to_kafka"] = round(rate / result.ceilings["kafka_per_s"], 4)
