@@ -46,14 +46,14 @@ class GatedConsumer(AIOKafkaConsumer):
         around a rebalance are dropped by Faust's ``getmany`` (it skips partitions that are not
         active), so the position is set back to be sure none is skipped."""
         tps = set(tps) & self.gated
+        fresh = [tp for tp in tps if self._committed_offset.get(tp) is None]
+        # nothing committed yet: start where auto_offset_reset="earliest" starts
+        starts = await self.earliest_offsets(*fresh) if fresh else {}
+        for tp in tps:  # seek while still paused: a fetch between resume and seek would
+            committed = self._committed_offset.get(tp)  # be processed, then read again
+            await self.seek(tp, committed if committed is not None else starts[tp])
         self.gated -= tps
         super().resume_partitions(tps)
-        for tp in tps:
-            committed = self._committed_offset.get(tp)
-            if committed is not None:
-                await self.seek(tp, committed)
-            else:
-                await self.seek_to_beginning(tp)
 
     def resume_partitions(self, tps: Iterable[TP]) -> None:
         super().resume_partitions({tp for tp in tps if tp not in self.gated})
