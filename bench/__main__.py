@@ -60,6 +60,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stall", type=float, default=30.0,
                    help="give up when no delivery arrives for this long (30 s)")
     p.add_argument("--keep-topics", action="store_true", help="do not delete scenario topics")
+    p.add_argument("--no-warm-up", action="store_true",
+                   help="skip the broker warm-up (a discarded 60,000-event single run first: a "
+                        "freshly started JVM broker costs 2-3x the CPU per event until its JIT "
+                        "has compiled the hot paths)")
     p.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks-spike.png",
                    help="where the spike plot goes (docs/benchmarks-spike.png)")
     p.add_argument("--no-plot", action="store_true")
@@ -108,17 +112,33 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info(broker)
     results: list[ScenarioResult] = []
     earlier: dict[str, ScenarioResult] = {}
+
+    def options(**override: object) -> Options:
+        fields: dict[str, object] = dict(
+            bootstrap=broker.bootstrap, out_dir=ROOT / "var" / "bench" / run_id,
+            broker_pid=broker.pid, events=args.events, profiles=args.profiles,
+            workers=args.workers, senders=args.senders, partitions=args.partitions,
+            in_flight=args.in_flight, rate=args.rate, duration_s=args.duration,
+            receiver=args.receiver, delay_ms=args.delay_ms, batch_size=args.batch_size,
+            batch_wait_ms=args.batch_wait_ms, hang_timeout_s=args.hang_timeout,
+            join_lead_s=args.join_lead, profile=args.profile, profile_s=args.profile_s,
+            keep_topics=args.keep_topics, smoke=args.smoke, stall_s=args.stall, earlier=earlier)
+        fields.update(override)
+        return Options(**fields)  # type: ignore[arg-type]
+
     try:
+        if not args.no_warm_up:
+            log.info("warm-up: a discarded single-event run, so the broker's JIT is warm")
+            started = time.monotonic()
+            try:
+                SCENARIOS["single"].run(options(
+                    events=60000, profiles=2000, smoke=True, profile=False, keep_topics=False,
+                    out_dir=ROOT / "var" / "bench" / run_id / "warm-up", earlier={}))
+            except Exception as exc:  # the scenarios still run, on a colder broker
+                log.warning("warm-up failed (%s: %s); measuring anyway", type(exc).__name__, exc)
+            log.info("warm-up done in %.0f s", time.monotonic() - started)
         for name in names:
-            opts = Options(
-                bootstrap=broker.bootstrap, out_dir=ROOT / "var" / "bench" / run_id,
-                broker_pid=broker.pid, events=args.events, profiles=args.profiles,
-                workers=args.workers, senders=args.senders, partitions=args.partitions,
-                in_flight=args.in_flight, rate=args.rate, duration_s=args.duration,
-                receiver=args.receiver, delay_ms=args.delay_ms, batch_size=args.batch_size,
-                batch_wait_ms=args.batch_wait_ms, hang_timeout_s=args.hang_timeout, join_lead_s=args.join_lead,
-                profile=args.profile, profile_s=args.profile_s, keep_topics=args.keep_topics,
-                smoke=args.smoke, stall_s=args.stall, earlier=earlier)
+            opts = options()
             log.info("scenario %s: %s", name, SCENARIOS[name].title)
             started = time.monotonic()
             try:

@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"feedbackloops: config error: {exc}", err=True)
         raise SystemExit(2) from None
 
+    if config.worker.event_loop == "uvloop":
+        # read by ``import faust`` (mode.loop.use), so it must be set before that import
+        os.environ.setdefault("FAUST_LOOP", "uvloop")
     from faust.cli.faust import cli
 
     from .app import build_app

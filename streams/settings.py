@@ -89,6 +89,9 @@ class WorkerConfig:
     profile_bootstrap_timeout_s: float = 300.0
     #: RocksDB block cache per profile-table partition, MiB (memory = partitions x this + 16).
     rocksdb_block_cache_mb: int = 16
+    #: event loop of the worker and the sender processes: uvloop (C, less CPU per event) or
+    #: the standard library's asyncio (for debugging).
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     def check(self) -> None:
         if not self.app_id or any(c.isspace() for c in self.app_id):

@@ -58,10 +58,8 @@ async def _main(config: Config) -> None:
 
 def run_sender(config: Config) -> None:
     setup_logging(config.worker.log_level, config.worker.json_logs)
-    try:
+    if config.worker.event_loop == "uvloop":
         import uvloop
 
         uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
     asyncio.run(_main(config))
