@@ -30,7 +30,7 @@ from .measure import CpuSampler
 from .pipeline import Pipeline, loop_decl
 from .receivers import Tarpit
 from .results import ScenarioResult, Target
-from .runner import Setup, execute
+from .runner import Mode, Setup, execute
 
 __all__ = ["SCENARIOS", "ORDER", "Scenario"]
 
@@ -84,17 +84,23 @@ def _single_ceilings(opts: Options, url: str, in_flight: int, per_request: int =
     return after
 
 
-@scenario("single", "(1) spike, single-event json, signed, receiver answers at once")
-def single(opts: Options) -> ScenarioResult:
+def _one_loop(opts: Options, name: str, mode: Mode, default_events: int) -> ScenarioResult:
+    """One signed json loop (128 in flight unless told) on the fast receiver, with the
+    single-event ceilings measured against the same receiver."""
     kind, label = _receiver(opts)
-    receiver = make_receiver(kind, opts.out_dir / "single" / "receiver")
+    receiver = make_receiver(kind, opts.out_dir / name / "receiver")
     in_flight = opts.in_flight or 128
     url = receiver.url("/hook")
-    result = execute(opts, Setup(
-        "single", SCENARIOS["single"].title, receiver, label,
+    return execute(opts, Setup(
+        name, SCENARIOS[name].title, receiver, label,
         [loop_decl("bench", url, max_in_flight=in_flight)],
-        opts.pick(opts.events, 100_000, 20_000), _profiles(opts), in_flight,
+        opts.pick(opts.events, default_events, 20_000), _profiles(opts), in_flight, mode=mode,
         after=_single_ceilings(opts, url, in_flight)))
+
+
+@scenario("single", "(1) spike, single-event json, signed, receiver answers at once")
+def single(opts: Options) -> ScenarioResult:
+    result = _one_loop(opts, "single", "burst", 100_000)
     result.targets.append(Target("end to end, single-event signed", 6000, ">=", result.per_s,
                                  " ev/s"))
     return result
@@ -200,30 +206,14 @@ def isolation(opts: Options) -> ScenarioResult:
 
 @scenario("backlog", "(4) backlog drain: N events waiting, worker and sender start cold")
 def backlog(opts: Options) -> ScenarioResult:
-    kind, label = _receiver(opts)
-    receiver = make_receiver(kind, opts.out_dir / "backlog" / "receiver")
-    in_flight = opts.in_flight or 128
-    url = receiver.url("/hook")
-    result = execute(opts, Setup(
-        "backlog", SCENARIOS["backlog"].title, receiver, label,
-        [loop_decl("bench", url, max_in_flight=in_flight)],
-        opts.pick(opts.events, 300_000, 20_000), _profiles(opts), in_flight, mode="backlog",
-        after=_single_ceilings(opts, url, in_flight)))
+    result = _one_loop(opts, "backlog", "backlog", 300_000)
     result.notes.append("latency here includes the time an event waited in the backlog")
     return result
 
 
 @scenario("sender", "(5) the sender stage alone: fl.deliveries filled at once, no worker")
 def sender(opts: Options) -> ScenarioResult:
-    kind, label = _receiver(opts)
-    receiver = make_receiver(kind, opts.out_dir / "sender" / "receiver")
-    in_flight = opts.in_flight or 128
-    url = receiver.url("/hook")
-    result = execute(opts, Setup(
-        "sender", SCENARIOS["sender"].title, receiver, label,
-        [loop_decl("bench", url, max_in_flight=in_flight)],
-        opts.pick(opts.events, 100_000, 20_000), _profiles(opts), in_flight, mode="sender",
-        after=_single_ceilings(opts, url, in_flight)))
+    result = _one_loop(opts, "sender", "sender", 100_000)
     result.notes.append("the ceiling runs as many processes as there are senders, with the "
                         "same requests in flight per process")
     result.targets.append(Target("sender stage / bare aiohttp ceiling", 0.6, ">=",

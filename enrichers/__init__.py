@@ -5,6 +5,8 @@ validated documents (``schemas``); nothing here mutates its arguments.
 """
 from .enrich import EVENT_FIELDS, copernica_time, enrich
 from .errors import EnrichersError, UnsupportedEvent
+from .esp import (REF_HEADER, Bounce, Complaint, EspReportError, ParsedReport, ProfileRef,
+                  make_ref, parse_report, read_ref)
 from .fields import select_fields
 from .profiles import PROFILE_EDIT_TYPES, apply_edit
 from .routing import DELIVERY_NAMESPACE, LoopIndex, delivery_id, route
@@ -24,4 +26,13 @@ __all__ = [
     "DELIVERY_NAMESPACE",
     "delivery_id",
     "route",
+    "REF_HEADER",
+    "EspReportError",
+    "ProfileRef",
+    "make_ref",
+    "read_ref",
+    "Complaint",
+    "Bounce",
+    "ParsedReport",
+    "parse_report",
 ]

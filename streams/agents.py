@@ -1,4 +1,4 @@
-"""The Faust agents: profile snapshots, and the enrich agent over every raw topic.
+"""The Faust agents: profile snapshots, the enrich agent over every raw topic, ESP reports.
 
 Both write the profile table from inside stream iteration (as Faust requires). Acks are
 manual: an event is acked only when every record it caused (deliveries, or its ``fl.invalid``
@@ -36,6 +36,7 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
     app.transport.Consumer = GatedConsumer  # type: ignore[misc]
     raw = app.topic(*topics.raw.values(), key_serializer="raw", value_serializer="raw")
     snapshots = app.topic(topics.ref_profiles, key_serializer="raw", value_serializer="raw")
+    esp_reports = app.topic(topics.esp_reports, key_serializer="raw", value_serializer="raw")
     profiles = app.Table(
         "profiles", partitions=config.kafka.partitions, key_type=bytes, value_type=bytes,
         # Faust's defaults (a 2 GiB block cache and 3 x 64 MiB write buffers per partition
@@ -46,9 +47,10 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
                                   key_serializer="raw", value_serializer="raw", compacting=True))
     bootstrap = runtime.bootstrap
 
-    async def consume(stream: faust.StreamT[bytes], snapshot_agent: bool) -> None:
+    async def consume(stream: faust.StreamT[bytes], snapshot_agent: bool = False,
+                      esp: bool = False) -> None:
         await runtime.start()
-        handle = runtime.enricher.handle
+        handle = runtime.esp.handle if esp else runtime.enricher.handle
         send = runtime.output.send
         async for event in stream.noack().events():
             m = event.message
@@ -69,7 +71,11 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
 
     @app.agent(raw, name="enrich")
     async def enrich(stream: faust.StreamT[bytes]) -> None:
-        await consume(stream, snapshot_agent=False)
+        await consume(stream)
+
+    @app.agent(esp_reports, name="esp-reports")
+    async def parse_esp_reports(stream: faust.StreamT[bytes]) -> None:
+        await consume(stream, esp=True)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:

@@ -14,6 +14,7 @@ from .api.control import ControlPlane
 from .api.routes import control_app
 from .api.server import HttpServer, serve_forever
 from .clients import faust_broker_settings
+from .esp_ingest import api_ingest
 from .logs import dict_config
 from .metrics import PipelineMetrics
 from .ordering import TimestampOrder
@@ -63,7 +64,9 @@ def build_app(config: Config) -> faust.App:
         client = HttpClient(SsrfPolicy(config.security.allow_networks))
         await client.start()
         control = ControlPlane(runtime.loop_store, client, config.sender, config.kafka, topics)
-        server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready),
+        server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready,
+                                        api_ingest(runtime.output, topics.esp_reports,
+                                                   config.esp.max_report_bytes)),
                             config.api.bind, config.api.port, "worker api")
 
         async def forever() -> None:

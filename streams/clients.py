@@ -1,7 +1,10 @@
 """Kafka client settings derived from the configuration, for confluent-kafka and for Faust."""
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Iterator
+
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from .settings import KafkaConfig
 
@@ -54,3 +57,22 @@ def faust_broker_settings(kafka: KafkaConfig) -> dict[str, Any]:
     elif ssl_context is not None:
         settings["broker_credentials"] = ssl_context
     return settings
+
+
+def read_to_ends(consumer: Consumer, start: list[TopicPartition], ends: dict[int, int],
+                 timeout_s: float, poll_s: float = 0.2) -> Iterator[Message]:
+    """Assign ``start`` and yield its records until each partition ``p`` reached the record
+    before ``ends[p]`` (or failed), or ``timeout_s`` passed: a bounded scan of a topic."""
+    consumer.assign(start)
+    remaining = {tp.partition for tp in start}
+    deadline = time.monotonic() + timeout_s
+    while remaining and time.monotonic() < deadline:
+        for msg in consumer.consume(1000, poll_s):
+            p, offset = msg.partition(), msg.offset()
+            if msg.error() is not None or p is None or offset is None:
+                if p is not None:  # None: a client-wide error, not a partition's
+                    remaining.discard(p)
+                continue
+            if offset >= ends[p] - 1:
+                remaining.discard(p)
+            yield msg

@@ -74,6 +74,24 @@ def register(cli: click.Group, config: Config) -> None:
         _report(load_jsonl(config.kafka, Topics.for_config(config).ref_tags, path, parse_tags,
                            not quiet), "mailings")
 
+    @click.group(name="esp")
+    def esp_group() -> None:
+        """ESP feedback loops: spam complaint (ARF, JMRP) and bounce (DSN) reports."""
+
+    @esp_group.command(name="load")
+    @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+    def esp_load(paths: tuple[str, ...]) -> None:
+        """Put reports on fl.esp.reports: .eml files, mbox files, maildirs or directories."""
+        from .esp_ingest import publish_reports
+
+        report = publish_reports(config.kafka, Topics.for_config(config).esp_reports,
+                                 list(paths), config.esp.max_report_bytes)
+        click.echo(f"sent {report.sent} reports; refused {report.refused} messages")
+        for error in report.errors:
+            click.echo(f"  {error}", err=True)
+        if report.refused:
+            raise SystemExit(1)
+
     @click.command(name="sender")
     def sender() -> None:
         """Run a sender process: POST deliveries to loops, retry, dead-letter."""
@@ -89,6 +107,7 @@ def register(cli: click.Group, config: Config) -> None:
     cli.add_command(sender)
     cli.add_command(profiles_group)
     cli.add_command(tags_group)
+    cli.add_command(esp_group)
     cli.add_command(demo_group(config))
     cli.add_command(loops_group(config))
     cli.add_command(dead_letters_group(config))

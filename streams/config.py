@@ -151,6 +151,15 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {_show(value)}")
         return tuple(_coerce(item_type, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:  # str -> scalar; from the environment as "k=v,k2=v2"
+        if isinstance(value, _EnvValue):
+            pairs = [v.split("=", 1) for v in value.split(",") if v.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ConfigError(f"{key}: expected key=value pairs separated by commas")
+            value = {k.strip(): v.strip() for k, v in pairs}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {_show(value)}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if tp is Secret:

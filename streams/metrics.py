@@ -46,6 +46,12 @@ class PipelineMetrics:
             "profile_known=false", ["event_type"], registry=r)
         self.profile_writes = Counter("fl_profile_writes_total",
                                       "Profile table writes, per source", ["source"], registry=r)
+        self.esp_events = Counter("fl_esp_events_total",
+                                  "Raw events made from ESP reports (ARF, DSN), per type",
+                                  ["event_type"], registry=r)
+        self.profile_actions = Counter("fl_profile_actions_total",
+                                       "Profile actions written for spam complaints, per action",
+                                       ["action"], registry=r)
         # -- delivery ------------------------------------------------------------------
         self.deliveries = Counter("fl_deliveries_total",
                                   "Delivery attempts per loop and outcome "

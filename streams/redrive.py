@@ -8,7 +8,6 @@ append-only log); re-driving the same window twice sends twice. Use ``dry_run`` 
 """
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from .clients import confluent_config
+from .clients import confluent_config, read_to_ends
 from .records import Delivery, encode, now_ms
 from .settings import KafkaConfig
 from .topics import Topics
@@ -66,27 +65,17 @@ def redrive(kafka: KafkaConfig, topics: Topics, loop_id: str | None = None,
             start = [tp for tp in found if tp.offset >= 0]
         if not start:
             return report
-        consumer.assign(start)
-        remaining = {tp.partition for tp in start}
-        deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.5):
-                p = msg.partition()
-                if msg.error() is not None:
-                    remaining.discard(p)
-                    continue
-                if msg.offset() >= ends[p] - 1:
-                    remaining.discard(p)
-                report.scanned += 1
-                fresh = _fresh(msg.value(), loop_id, since_ms, until_ms)
-                if fresh is None:
-                    continue
-                report.matched += 1
-                report.loops[fresh["loop_id"]] = report.loops.get(fresh["loop_id"], 0) + 1
-                if producer is not None:
-                    producer.produce(topics.deliveries, encode(fresh), msg.key())
-                    producer.poll(0)
-                    report.written += 1
+        for msg in read_to_ends(consumer, start, ends, timeout_s, poll_s=0.5):
+            report.scanned += 1
+            fresh = _fresh(msg.value(), loop_id, since_ms, until_ms)
+            if fresh is None:
+                continue
+            report.matched += 1
+            report.loops[fresh["loop_id"]] = report.loops.get(fresh["loop_id"], 0) + 1
+            if producer is not None:
+                producer.produce(topics.deliveries, encode(fresh), msg.key())
+                producer.poll(0)
+                report.written += 1
         if producer is not None and producer.flush(timeout_s):
             raise RuntimeError("not every re-driven delivery was acknowledged by Kafka")
         return report

@@ -12,6 +12,7 @@ from schemas.validation import parse_tags
 from .bootstrap import ProfileBootstrap
 from .declared import publish_declared
 from .enrichment import Enricher
+from .esp import EspReports
 from .loopstore import LoopStore, parse_loop
 from .metrics import PipelineMetrics
 from .output import Output
@@ -42,6 +43,7 @@ class WorkerRuntime:
                                                                  _parse_tags)
         self.loop_store = LoopStore(config.kafka, topics.loops, self.loops)
         self.enricher = Enricher(topics, self.loops, self.tags, metrics)
+        self.esp = EspReports(config.esp, topics, metrics)
         self.bootstrap = ProfileBootstrap(config.kafka, topics.ref_profiles, topics.raw.values(),
                                           config.worker.app_id,
                                           config.worker.profile_bootstrap_timeout_s)

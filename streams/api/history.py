@@ -6,14 +6,13 @@ at the end of the partitions (``scan``), newest first.
 """
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any, Callable
 
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from ..clients import confluent_config
+from ..clients import confluent_config, read_to_ends
 from ..settings import KafkaConfig
 
 __all__ = ["tail"]
@@ -66,24 +65,14 @@ def tail(kafka: KafkaConfig, topic: str, match: Callable[[dict[str, Any]], bool]
                 ends[p] = high
         if not assignments:
             return []
-        consumer.assign(assignments)
         found: list[tuple[int, dict[str, Any]]] = []
-        remaining = set(ends)
-        deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.2):
-                p = msg.partition()
-                if msg.error() is not None:
-                    remaining.discard(p)
-                    continue
-                if msg.offset() >= ends[p] - 1:
-                    remaining.discard(p)
-                try:
-                    doc = orjson.loads(msg.value())
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(doc, dict) and match(doc):
-                    found.append((msg.timestamp()[1], doc))
+        for msg in read_to_ends(consumer, assignments, ends, timeout_s):
+            try:
+                doc = orjson.loads(msg.value() or b"")
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(doc, dict) and match(doc):
+                found.append((msg.timestamp()[1], doc))
         found.sort(key=lambda item: item[0], reverse=True)
         return [doc for _, doc in found[:limit]]
     finally:

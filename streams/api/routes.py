@@ -7,6 +7,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from ..esp_ingest import ReportRefused
 from ..settings import Secret
 from .auth import bearer_auth
 from .control import ControlPlane, NotFound, public_view
@@ -53,9 +54,24 @@ def _limit(request: web.Request) -> int:
     return int(raw)
 
 
-def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callable[[], bool]) -> web.Application:
+#: takes one raw report, returns what was written (key, topic, bytes) or raises InputError
+EspIngest = Callable[[bytes], Awaitable[dict[str, Any]]]
+
+
+def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callable[[], bool],
+                esp_ingest: EspIngest | None = None) -> web.Application:
     """The whole HTTP surface of a worker: health, metrics and the authenticated control API."""
     routes = web.RouteTableDef()
+
+    @routes.post("/esp/reports")
+    async def esp_report(request: web.Request) -> web.Response:
+        if esp_ingest is None:
+            raise web.HTTPServiceUnavailable(reason="ESP reports are not accepted here")
+        try:
+            written = await esp_ingest(await request.read())
+        except ReportRefused as exc:
+            return web.json_response({"error": exc.problem, "field": "body"}, status=exc.status)
+        return web.json_response(written, status=202)
 
     @routes.post("/loops")
     async def create(request: web.Request) -> web.Response:

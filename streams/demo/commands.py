@@ -48,7 +48,9 @@ def demo_group(config: Config) -> click.Group:
         """Load demo profiles and tags, then emit opens and clicks."""
         from .producer import produce_demo
 
-        sent = produce_demo(config.kafka, rate, count, profiles)
+        secret = config.esp.ref_secret
+        sent = produce_demo(config.kafka, rate, count, profiles,
+                            secret.reveal().encode() if secret is not None else None)
         click.echo(f"[producer] sent {sent} events")
 
     return demo

@@ -6,13 +6,14 @@ with their own tags. ``event(type)`` returns a raw event that matches ``schemas/
 """
 from __future__ import annotations
 
+import email.utils
 import random
 import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["DemoWorld", "EVENT_TYPES", "topic_key"]
+__all__ = ["DemoWorld", "EVENT_TYPES", "complaint_report", "topic_key"]
 
 FIRST = ["Anna", "Bram", "Chloé", "Daan", "Eva", "Finn", "Greta", "Hugo", "Ilse", "Jens"]
 LAST = ["de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "Mulder", "Bos"]
@@ -132,3 +133,47 @@ class DemoWorld:
         import orjson
 
         return orjson.dumps(bad)
+
+
+def complaint_report(world: DemoWorld, profile: dict[str, Any], ref_secret: bytes) -> bytes:
+    """An ARF spam complaint (RFC 5965) about the last demo mailing sent to ``profile``, as a
+    mailbox provider would send it: recipient redacted, our X-FL-Ref header in the original."""
+    from enrichers.esp import REF_HEADER, ProfileRef, make_ref
+
+    mailing = world.mailings[0]["id"]
+    ref = make_ref(ref_secret, ProfileRef(database=profile["database"], profile=profile["id"],
+                                          mailing=mailing))
+    message_id = f"{mailing}.{profile['id']}@mail.demo.example"
+    return f"""From: Demo Mail Feedback <feedback@arf.demo.example>
+To: fbl@bounces.demo.example
+Subject: Complaint about message from news@demo.example
+Date: {email.utils.formatdate(usegmt=True)}
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="demo-arf"
+
+--demo-arf
+Content-Type: text/plain
+
+A recipient marked this message as spam.
+
+--demo-arf
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: DemoMail-FBL/1.0
+Version: 1
+Original-Rcpt-To: redacted@demo-mailbox.example
+Arrival-Date: {email.utils.formatdate(usegmt=True)}
+Source-IP: 192.0.2.10
+
+--demo-arf
+Content-Type: text/rfc822-headers
+
+From: Demo News <news@demo.example>
+To: redacted@demo-mailbox.example
+Subject: This week's news
+Message-ID: <{message_id}>
+{REF_HEADER}: {ref}
+
+--demo-arf--
+""".replace("\n", "\r\n").encode()

@@ -9,13 +9,21 @@ from confluent_kafka import Producer
 from ..clients import confluent_config
 from ..settings import KafkaConfig
 from ..topics import Topics
-from .events import DemoWorld, topic_key
+from .events import DemoWorld, complaint_report, topic_key
 
 __all__ = ["produce_demo"]
 
 
-def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: int) -> int:
-    """Publish reference data, then ``count`` events (0: until interrupted). Returns the count."""
+#: one spam complaint (an ARF report on fl.esp.reports) per this many events
+COMPLAINT_EVERY = 250
+
+
+def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: int,
+                 ref_secret: bytes | None = None) -> int:
+    """Publish reference data, then ``count`` events (0: until interrupted). Returns the count.
+
+    With ``ref_secret`` (the config's ``esp.ref_secret``), every ``COMPLAINT_EVERY``-th event
+    is followed by a spam complaint report about one of the profiles."""
     topics = Topics(kafka)
     world = DemoWorld(profiles=profiles)
     producer = Producer(confluent_config(kafka, **{"partitioner": "murmur2_random",
@@ -35,6 +43,10 @@ def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: in
                              value=orjson.dumps(event))
             producer.poll(0)
             sent += 1
+            if ref_secret is not None and sent % COMPLAINT_EVERY == 0:
+                report = complaint_report(world, world.profiles[sent // COMPLAINT_EVERY
+                                                                % len(world.profiles)], ref_secret)
+                producer.produce(topics.esp_reports, key=b"arf.demo.example", value=report)
             next_at += interval
             delay = next_at - time.monotonic()
             if delay > 0:

@@ -58,6 +58,12 @@ def test_malformed_yaml_names_line(tmp_path: Path) -> None:
     ("kafka:\n  raw_retention_hours: 24\n", "kafka.raw_retention_hours: the replay window"),
     ("security:\n  allow_networks: [10.0.0.0/33]\n", "security.allow_networks[0]: '10.0.0.0/33'"),
     ("loops:\n  - {id: a, url: ftp://x, events: [open]}\n", "loops[0].url: must be an http(s) URL"),
+    ("esp:\n  on_complaint: update\n", "esp.fields: on_complaint: update needs the field values"),
+    ("esp:\n  databases: [{database: d, on_complaint: unsubscribe}]\n",
+     "esp.databases[0].on_complaint: expected one of nothing, remove, update"),
+    ("esp:\n  databases: [{database: d, fields: {a: b}}]\n",
+     "esp.databases[0].fields: only used with on_complaint: update"),
+    ("esp:\n  ref_secret: short\n", "esp.ref_secret: needs at least 16 characters"),
     ("loops:\n  - {id: a, url: 'http://x', events: [open], colour: red}\n", "loops[0].colour: unknown key"),
 ])
 def test_bad_values_are_named(tmp_path: Path, text: str, message: str) -> None:
@@ -118,3 +124,15 @@ def test_cli_config_masks_secrets(tmp_path: Path) -> None:
     proc = run_cli("--config", str(path), "config")
     assert proc.returncode == 0, proc.stderr
     assert "a-very-secret" not in proc.stdout and "***" in proc.stdout
+
+
+def test_esp_behaviour_per_database_and_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "esp:\n  databases:\n    - {database: news, on_complaint: remove}\n")
+    config = load_config(path, environ={"FL_ESP_ON_COMPLAINT": "update",
+                                        "FL_ESP_FIELDS": "newsletter=no, optin=0",
+                                        "FL_ESP_REF_SECRET": "x" * 16})
+    assert config.esp.behaviour("news") == ("remove", {})
+    assert config.esp.behaviour("other") == ("update", {"newsletter": "no", "optin": "0"})
+    assert str(config.esp.ref_secret) == "***"
+    with pytest.raises(ConfigError, match=r"^esp.fields: expected key=value pairs"):
+        load_config(None, environ={"FL_ESP_ON_COMPLAINT": "update", "FL_ESP_FIELDS": "newsletter"})

@@ -1,0 +1,102 @@
+"""ESP feedback loops on the real broker: ARF and DSN reports in, enriched calls and profile
+actions out (a real worker, a real sender, a real aiohttp receiver on 127.0.0.1).
+
+Reports enter both ways users have: ``feedbackloops esp load`` (an mbox file) and
+``POST /esp/reports``.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+import pytest
+
+from enrichers.esp import ProfileRef, make_ref
+from streams.demo.events import DemoWorld
+from tests.support.api import Api
+from tests.support.esp_reports import arf, dsn
+from tests.support.processes import Project
+from tests.support.receiver import Receiver
+from tests.support.topics import read_topic
+
+pytestmark = [pytest.mark.kafka]
+
+ROOT = Path(__file__).resolve().parents[2]
+REF_SECRET = "esp-ref-secret-for-tests-0123456789"
+TOKEN = "esp-test-token-0123456789abcdef"
+
+
+def test_reports_become_enriched_calls_and_profile_actions(
+        project_factory: Callable[..., Project], receiver: Receiver, tmp_path: Path) -> None:
+    world = DemoWorld(profiles=3, seed=5)
+    complainer, bouncer = world.profiles[0], world.profiles[1]
+    database = complainer["database"]
+    project = project_factory(
+        api={"port": 0, "tokens": [TOKEN]},
+        esp={"ref_secret": REF_SECRET,
+             "databases": [{"database": database, "on_complaint": "update",
+                            "fields": {"newsletter": "no"}}]},
+        loops=[{"id": "esp", "url": receiver.url("/esp"), "trusted": True,
+                "events": ["complaint", "bounce", "unsubscribe"]}])
+    for profile in (complainer, bouncer):
+        project.produce(project.topics.ref_profiles, profile["id"], profile)
+    project.flush()
+    worker = project.start("worker", "-l", "info")
+    project.start("sender", name="sender")
+    api = Api.of(worker, TOKEN)
+    secret = REF_SECRET.encode()
+
+    def ref(profile: dict[str, Any]) -> str:
+        return make_ref(secret, ProfileRef(database=profile["database"], profile=profile["id"],
+                                           mailing="m-1"))
+
+    # an mbox with one genuine complaint and one forged (signed with another secret)
+    forged = make_ref(b"not-our-secret-0123456789", ProfileRef(database, bouncer["id"]))
+    mbox = tmp_path / "reports.mbox"
+    mbox.write_bytes(b"".join(
+        b"From feedback@arf.mail.yahoo.com Thu Nov 26 10:05:00 2026\n"
+        + report.replace(b"\r\n", b"\n").replace(b"\nFrom ", b"\n>From ") + b"\n"
+        for report in (arf(ref(complainer), "redacted@yahoo.com", "m1@example.com"),
+                       arf(forged, bouncer["email"], "m2@example.com"))))
+    loaded = subprocess.run(
+        [sys.executable, "-m", "streams", "--config", str(project.config_path), "esp", "load",
+         str(mbox)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "sent 2 reports" in loaded.stdout
+
+    # a bounce through the API; junk is refused with a reason naming the body
+    answer = api.call("POST", "/esp/reports", raw=dsn(ref(bouncer), bouncer["email"], "m3@example.com"))
+    assert answer.status == 202, answer.body
+    refused = api.call("POST", "/esp/reports", raw=b"hello, this is not an e-mail")
+    assert refused.status == 400 and refused.body["field"] == "body"
+    assert api.call("POST", "/esp/reports", raw=b"From: a@b.c\n\nx", token=None).status == 401
+
+    calls = receiver.wait_for(lambda cs: len(cs) >= 3, timeout_s=90, what="3 ESP events")
+    events = {c.json()["type"]: c.json() for c in calls}
+    assert set(events) == {"complaint", "unsubscribe", "bounce"}, [c.json() for c in calls]
+    complaint = events["complaint"]
+    # mapped through X-FL-Ref although the provider redacted the recipient; enriched
+    assert complaint["profile"] == complainer["id"] and complaint["email"] == complainer["email"]
+    assert complaint["fields"] == complainer["fields"]
+    assert complaint["feedback_type"] == "abuse" and complaint["source_ip"] == "192.0.2.25"
+    assert events["unsubscribe"]["profile"] == complainer["id"]
+    bounce = events["bounce"]
+    assert bounce["profile"] == bouncer["id"] and "5.1.1" in bounce["mime"]
+
+    [action] = read_topic(project, project.topics.profile_actions, 1)
+    doc = orjson.loads(action.value())
+    assert action.key() == complainer["id"].encode()
+    assert doc["action"] == "update" and doc["fields"] == {"newsletter": "no"}
+    assert doc["database"] == database and doc["event_id"] == complaint["event_id"]
+
+    [invalid] = read_topic(project, project.topics.invalid, 1)
+    reason = dict(invalid.headers() or [])["fl-reason"].decode()
+    assert "signature" in reason, reason
+    assert invalid.value() is not None and b"X-FL-Ref" in invalid.value()
+    assert len(receiver.calls_to("/esp")) == 3, "the forged complaint reached no loop"
+    assert "Traceback" not in worker.log()
+    json.dumps(doc)  # the action record is plain JSON for the platform
