@@ -49,6 +49,10 @@ def build_app(config: Config) -> faust.App:
         web_port=config.api.port or 6066,
         autodiscover=False,
         producer_acks=-1,
+        # a killed worker's partitions move after session_timeout_s, not Faust's 60 s
+        broker_session_timeout=config.worker.session_timeout_s,
+        broker_heartbeat_interval=config.worker.session_timeout_s / 5,
+        broker_rebalance_timeout=max(30.0, 2 * config.worker.session_timeout_s),
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         stream_wait_empty=False,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from confluent_kafka import Consumer, TopicPartition
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
@@ -41,17 +41,24 @@ class GatedConsumer(AIOKafkaConsumer):
         self.gated |= tps
         self.pause_partitions(tps)
 
-    async def ungate(self, tps: Iterable[TP]) -> None:
-        """Resume fetching from the committed offset: records fetched for a gated partition
-        around a rebalance are dropped by Faust's ``getmany`` (it skips partitions that are not
-        active), so the position is set back to be sure none is skipped."""
+    async def ungate(self, tps: Iterable[TP], committed: Mapping[tuple[str, int], int]) -> None:
+        """Resume fetching from the group's committed offset (``committed``, read from the
+        broker: Faust's own record of it may not be loaded yet). Records fetched for a gated
+        partition around a rebalance are dropped by Faust's ``getmany`` (it skips partitions
+        that are not active), so the position is set back to be sure none is skipped."""
         tps = set(tps) & self.gated
-        fresh = [tp for tp in tps if self._committed_offset.get(tp) is None]
+        fresh = [tp for tp in tps if committed.get((tp.topic, tp.partition), -1) < 0]
         # nothing committed yet: start where auto_offset_reset="earliest" starts
         starts = await self.earliest_offsets(*fresh) if fresh else {}
-        for tp in tps:  # seek while still paused: a fetch between resume and seek would
-            committed = self._committed_offset.get(tp)  # be processed, then read again
-            await self.seek(tp, committed if committed is not None else starts[tp])
+        positions = {}
+        for tp in tps:
+            offset = committed.get((tp.topic, tp.partition), -1)
+            positions[tp] = offset if offset >= 0 else starts[tp]
+        # seek while still paused (a fetch between resume and seek would be processed, then
+        # read again), on the consumer's own thread: aiokafka is not thread-safe, and
+        # Faust's plain seek() runs on the caller's thread (a fetch raced it: KeyError)
+        if positions:
+            await self.seek_wait(positions)
         self.gated -= tps
         super().resume_partitions(tps)
 
@@ -116,8 +123,17 @@ class ProfileBootstrap:
                     if late:
                         log.warning("%s[%d] not read up to offset %d within %.0fs; enriching "
                                     "anyway", self.topic, p, target, self.timeout_s)
+                    try:
+                        committed = await asyncio.to_thread(self._raw_committed, p)
+                    except Exception as exc:  # the broker is busy: try again next round
+                        log.warning("committed offsets of partition %d not readable (%s); "
+                                    "retrying", p, exc)
+                        continue
+                    if self._waiting.get(p) != (since, target):  # revoked or reassigned
+                        continue
                     del self._waiting[p]
-                    await consumer.ungate([tp for tp in consumer.gated if tp.partition == p])
+                    await consumer.ungate([tp for tp in consumer.gated if tp.partition == p],
+                                          committed)
             await asyncio.sleep(0.05)
 
     def _end_unless_committed(self, partition: int) -> int:
@@ -136,6 +152,16 @@ class ProfileBootstrap:
         consumer = self._consumer()
         try:
             return int(consumer.committed([TopicPartition(self.topic, partition)], timeout=10)[0].offset)
+        finally:
+            consumer.close()
+
+    def _raw_committed(self, partition: int) -> dict[tuple[str, int], int]:
+        """Our group's committed offsets of the raw topics' ``partition`` (-1001: none)."""
+        consumer = self._consumer()
+        try:
+            found = consumer.committed([TopicPartition(t, partition) for t in self.raw_topics],
+                                       timeout=10)
+            return {(tp.topic, tp.partition): int(tp.offset) for tp in found}
         finally:
             consumer.close()
 

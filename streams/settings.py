@@ -93,6 +93,9 @@ class WorkerConfig:
     #: event loop of the worker and the sender processes: uvloop (C, less CPU per event) or
     #: the standard library's asyncio (for debugging).
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    #: a worker that stops heartbeating (killed, host lost) loses its partitions after this
+    #: long; they stall until then (Faust's default is 60 s)
+    session_timeout_s: float = 15.0
 
     def check(self) -> None:
         if not self.app_id or any(c.isspace() for c in self.app_id):
@@ -100,6 +103,9 @@ class WorkerConfig:
         if self.profile_bootstrap_timeout_s < 0:
             raise ValueError("profile_bootstrap_timeout_s: must be >= 0, got "
                              f"{self.profile_bootstrap_timeout_s:g}")
+        if not 6 <= self.session_timeout_s <= 300:
+            raise ValueError("session_timeout_s: must be 6..300 (6 s is the broker's default "
+                             f"minimum), got {self.session_timeout_s:g}")
         if not 1 <= self.rocksdb_block_cache_mb <= 4096:
             raise ValueError("rocksdb_block_cache_mb: must be 1..4096, got "
                              f"{self.rocksdb_block_cache_mb}")
