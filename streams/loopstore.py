@@ -33,8 +33,16 @@ class LoopStore:
     def __init__(self, kafka: KafkaConfig, topic: str, view: CompactedView[dict[str, Any]]) -> None:
         self.topic = topic
         self.view = view
-        self._producer = Producer(confluent_config(kafka, **{
-            "enable.idempotence": True, "acks": "all", "linger.ms": 0}))
+        self._conf = confluent_config(kafka, **{
+            "enable.idempotence": True, "acks": "all", "linger.ms": 0})
+        self._client: Producer | None = None
+
+    @property
+    def _producer(self) -> Producer:
+        """Made on first write: a process that never writes loops never connects for it."""
+        if self._client is None:
+            self._client = Producer(self._conf)
+        return self._client
 
     def get(self, loop_id: str) -> dict[str, Any] | None:
         return self.view.get(loop_id)

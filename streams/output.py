@@ -38,9 +38,17 @@ class Output:
             "queue.buffering.max.kbytes": 1048576,
         })
         conf.update(overrides)
-        self._producer = Producer(conf)
+        self._conf = conf
+        self._client: Producer | None = None
         self._poller: asyncio.Task[None] | None = None
         self.unacked = 0
+
+    @property
+    def _producer(self) -> Producer:
+        """Made on first use, so building the app for a CLI command connects nothing."""
+        if self._client is None:
+            self._client = Producer(self._conf)
+        return self._client
 
     def send(self, topic: str, key: bytes | str | None, value: bytes | None,
              on_done: Done | None = None, headers: Headers | None = None) -> None:

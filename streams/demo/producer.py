@@ -14,16 +14,17 @@ from .events import DemoWorld, complaint_report, topic_key
 __all__ = ["produce_demo"]
 
 
-#: one spam complaint (an ARF report on fl.esp.reports) per this many events
-COMPLAINT_EVERY = 250
+#: one spam complaint (an ARF report on fl.esp.reports) per this many events, the first
+#: after 30
+COMPLAINT_EVERY = 100
 
 
 def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: int,
                  ref_secret: bytes | None = None) -> int:
     """Publish reference data, then ``count`` events (0: until interrupted). Returns the count.
 
-    With ``ref_secret`` (the config's ``esp.ref_secret``), every ``COMPLAINT_EVERY``-th event
-    is followed by a spam complaint report about one of the profiles."""
+    With ``ref_secret`` (the config's ``esp.ref_secret``), one event in ``COMPLAINT_EVERY`` is
+    followed by a spam complaint report about one of the profiles."""
     topics = Topics(kafka)
     world = DemoWorld(profiles=profiles)
     producer = Producer(confluent_config(kafka, **{"partitioner": "murmur2_random",
@@ -43,7 +44,7 @@ def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: in
                              value=orjson.dumps(event))
             producer.poll(0)
             sent += 1
-            if ref_secret is not None and sent % COMPLAINT_EVERY == 0:
+            if ref_secret is not None and sent % COMPLAINT_EVERY == 30:
                 report = complaint_report(world, world.profiles[sent // COMPLAINT_EVERY
                                                                 % len(world.profiles)], ref_secret)
                 producer.produce(topics.esp_reports, key=b"arf.demo.example", value=report)
