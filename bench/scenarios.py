@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import orjson
 
@@ -30,7 +30,7 @@ from .measure import CpuSampler
 from .pipeline import Pipeline, loop_decl
 from .receivers import Tarpit
 from .results import ScenarioResult, Target
-from .runner import Mode, Setup, execute
+from .runner import Setup, execute
 
 __all__ = ["SCENARIOS", "ORDER", "Scenario"]
 
@@ -84,23 +84,25 @@ def _single_ceilings(opts: Options, url: str, in_flight: int, per_request: int =
     return after
 
 
-def _one_loop(opts: Options, name: str, mode: Mode, default_events: int) -> ScenarioResult:
-    """One signed json loop (128 in flight unless told) on the fast receiver, with the
-    single-event ceilings measured against the same receiver."""
+def _one_loop(opts: Options, name: str, events: int, *, profiles: int | None = None,
+              ceilings: bool = True, **setup: Any) -> ScenarioResult:
+    """One signed json loop (128 in flight unless told) on the fast receiver; with
+    ``ceilings``, the single-event ceilings measured against the same receiver. ``setup``:
+    further :class:`Setup` fields (mode, rate, store, hooks)."""
     kind, label = _receiver(opts)
     receiver = make_receiver(kind, opts.out_dir / name / "receiver")
     in_flight = opts.in_flight or 128
     url = receiver.url("/hook")
     return execute(opts, Setup(
         name, SCENARIOS[name].title, receiver, label,
-        [loop_decl("bench", url, max_in_flight=in_flight)],
-        opts.pick(opts.events, default_events, 20_000), _profiles(opts), in_flight, mode=mode,
-        after=_single_ceilings(opts, url, in_flight)))
+        [loop_decl("bench", url, max_in_flight=in_flight)], events,
+        profiles if profiles is not None else _profiles(opts), in_flight,
+        after=_single_ceilings(opts, url, in_flight) if ceilings else None, **setup))
 
 
 @scenario("single", "(1) spike, single-event json, signed, receiver answers at once")
 def single(opts: Options) -> ScenarioResult:
-    result = _one_loop(opts, "single", "burst", 100_000)
+    result = _one_loop(opts, "single", opts.pick(opts.events, 100_000, 20_000))
     result.targets.append(Target("end to end, single-event signed", 6000, ">=", result.per_s,
                                  " ev/s"))
     return result
@@ -152,13 +154,8 @@ def latency(opts: Options) -> ScenarioResult:
     else:
         rate, source = 3000.0, "default 3000/s (run `single` first, or pass --rate)"
     duration_s = opts.duration_s if opts.duration_s is not None else (5.0 if opts.smoke else 30.0)
-    kind, label = _receiver(opts)
-    receiver = make_receiver(kind, opts.out_dir / "latency" / "receiver")
-    in_flight = opts.in_flight or 128
-    result = execute(opts, Setup(
-        "latency", SCENARIOS["latency"].title, receiver, label,
-        [loop_decl("bench", receiver.url("/hook"), max_in_flight=in_flight)],
-        int(rate * duration_s), _profiles(opts), in_flight, mode="paced", rate_per_s=rate))
+    result = _one_loop(opts, "latency", int(rate * duration_s), ceilings=False, mode="paced",
+                       rate_per_s=rate)
     result.extra.update(rate_per_s=round(rate, 1), rate_source=source, duration_s=duration_s)
     result.targets.append(Target("p99 produce->receipt at half the max rate", 250, "<=",
                                  result.latency_ms.get("p99", float("nan")), " ms"))
@@ -206,14 +203,14 @@ def isolation(opts: Options) -> ScenarioResult:
 
 @scenario("backlog", "(4) backlog drain: N events waiting, worker and sender start cold")
 def backlog(opts: Options) -> ScenarioResult:
-    result = _one_loop(opts, "backlog", "backlog", 300_000)
+    result = _one_loop(opts, "backlog", opts.pick(opts.events, 300_000, 20_000), mode="backlog")
     result.notes.append("latency here includes the time an event waited in the backlog")
     return result
 
 
 @scenario("sender", "(5) the sender stage alone: fl.deliveries filled at once, no worker")
 def sender(opts: Options) -> ScenarioResult:
-    result = _one_loop(opts, "sender", "sender", 100_000)
+    result = _one_loop(opts, "sender", opts.pick(opts.events, 100_000, 20_000), mode="sender")
     result.notes.append("the ceiling runs as many processes as there are senders, with the "
                         "same requests in flight per process")
     result.targets.append(Target("sender stage / bare aiohttp ceiling", 0.6, ">=",
@@ -274,14 +271,8 @@ def _wait_for_table(profiles: int) -> Callable[[Pipeline, ScenarioResult], None]
 @scenario("memory", "worker peak RSS with P profiles in the RocksDB profile table")
 def memory(opts: Options) -> ScenarioResult:
     profiles = opts.pick(opts.profiles, 1_000_000, 50_000)
-    kind, label = _receiver(opts)
-    receiver = make_receiver(kind, opts.out_dir / "memory" / "receiver")
-    in_flight = opts.in_flight or 128
-    result = execute(opts, Setup(
-        "memory", SCENARIOS["memory"].title, receiver, label,
-        [loop_decl("bench", receiver.url("/hook"), max_in_flight=in_flight)],
-        opts.pick(opts.events, 20_000, 5_000), profiles, in_flight, store="rocksdb",
-        before=_wait_for_table(profiles)))
+    result = _one_loop(opts, "memory", opts.pick(opts.events, 20_000, 5_000), profiles=profiles,
+                       ceilings=False, store="rocksdb", before=_wait_for_table(profiles))
     peak = max((v for k, v in result.peak_rss_mib.items() if k.startswith("worker")),
                default=float("nan"))
     note = "" if profiles >= 1_000_000 else f"measured with {profiles:,} profiles, not 1,000,000"

@@ -99,12 +99,7 @@ def validate_raw_event(doc: Any) -> dict[str, Any]:
     found = _RAW.get(etype) if type(etype) is str else None
     if found is None:
         raise _bad_type(doc, etype)
-    validator, contract = found
-    try:
-        validator(doc)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        raise invalid_record(exc, contract) from exc
-    return doc
+    return _validate(doc, found)
 
 
 def parse_profile(data: bytes, *, max_bytes: int = MAX_REFERENCE_BYTES) -> dict[str, Any]:

@@ -41,18 +41,19 @@ class GatedConsumer(AIOKafkaConsumer):
         self.gated |= tps
         self.pause_partitions(tps)
 
-    async def ungate(self, tps: Iterable[TP], committed: Mapping[tuple[str, int], int]) -> None:
-        """Resume fetching from the group's committed offset (``committed``, read from the
-        broker: Faust's own record of it may not be loaded yet). Records fetched for a gated
-        partition around a rebalance are dropped by Faust's ``getmany`` (it skips partitions
-        that are not active), so the position is set back to be sure none is skipped."""
+    async def ungate(self, tps: Iterable[TP], committed: Mapping[str, int]) -> None:
+        """Resume fetching ``tps`` (one partition number) from the group's committed offset
+        (``committed``, per topic, read from the broker: Faust's own record of it may not be
+        loaded yet). Records fetched for a gated partition around a rebalance are dropped by
+        Faust's ``getmany`` (it skips partitions that are not active), so the position is set
+        back to be sure none is skipped."""
         tps = set(tps) & self.gated
-        fresh = [tp for tp in tps if committed.get((tp.topic, tp.partition), -1) < 0]
+        fresh = [tp for tp in tps if committed.get(tp.topic, -1) < 0]
         # nothing committed yet: start where auto_offset_reset="earliest" starts
         starts = await self.earliest_offsets(*fresh) if fresh else {}
         positions = {}
         for tp in tps:
-            offset = committed.get((tp.topic, tp.partition), -1)
+            offset = committed.get(tp.topic, -1)
             positions[tp] = offset if offset >= 0 else starts[tp]
         # seek while still paused (a fetch between resume and seek would be processed, then
         # read again), on the consumer's own thread: aiokafka is not thread-safe, and
@@ -83,6 +84,7 @@ class ProfileBootstrap:
         self._group_id = group_id
         self._read_up_to: dict[int, int] = {}
         self._waiting: dict[int, tuple[float, int | None]] = {}  # partition -> (since, target)
+        self._query: Consumer | None = None
 
     def assigned(self, consumer: GatedConsumer, tps: Iterable[TP]) -> None:
         """Gate the raw partitions matching the snapshot partitions just assigned."""
@@ -117,14 +119,15 @@ class ProfileBootstrap:
                     self._waiting[p] = (since, target)
                 read = self._read_up_to.get(p, -1) >= target - 1
                 if not read and recheck:
-                    read = await asyncio.to_thread(self._committed, p) >= target
+                    committed = await asyncio.to_thread(self._committed, [self.topic], p)
+                    read = committed[self.topic] >= target
                 late = time.monotonic() - since > self.timeout_s
                 if read or late:
                     if late:
                         log.warning("%s[%d] not read up to offset %d within %.0fs; enriching "
                                     "anyway", self.topic, p, target, self.timeout_s)
                     try:
-                        committed = await asyncio.to_thread(self._raw_committed, p)
+                        committed = await asyncio.to_thread(self._committed, self.raw_topics, p)
                     except Exception as exc:  # the broker is busy: try again next round
                         log.warning("committed offsets of partition %d not readable (%s); "
                                     "retrying", p, exc)
@@ -138,34 +141,21 @@ class ProfileBootstrap:
 
     def _end_unless_committed(self, partition: int) -> int:
         """The partition's end now, or -1 when our group already committed past it."""
-        consumer = self._consumer()
-        try:
-            tp = TopicPartition(self.topic, partition)
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            committed = consumer.committed([tp], timeout=10)[0].offset
-            return -1 if high <= low or committed >= high else high
-        finally:
-            consumer.close()
+        low, high = self._client().get_watermark_offsets(TopicPartition(self.topic, partition),
+                                                         timeout=10)
+        committed = self._committed([self.topic], partition)[self.topic]
+        return -1 if high <= low or committed >= high else high
 
-    def _committed(self, partition: int) -> int:
-        """Our group's committed offset of the snapshot partition (-1001: none)."""
-        consumer = self._consumer()
-        try:
-            return int(consumer.committed([TopicPartition(self.topic, partition)], timeout=10)[0].offset)
-        finally:
-            consumer.close()
+    def _committed(self, topics: Iterable[str], partition: int) -> dict[str, int]:
+        """Our group's committed offsets of ``partition`` of each topic (-1001: none)."""
+        found = self._client().committed([TopicPartition(t, partition) for t in topics],
+                                         timeout=10)
+        return {tp.topic: int(tp.offset) for tp in found}
 
-    def _raw_committed(self, partition: int) -> dict[tuple[str, int], int]:
-        """Our group's committed offsets of the raw topics' ``partition`` (-1001: none)."""
-        consumer = self._consumer()
-        try:
-            found = consumer.committed([TopicPartition(t, partition) for t in self.raw_topics],
-                                       timeout=10)
-            return {(tp.topic, tp.partition): int(tp.offset) for tp in found}
-        finally:
-            consumer.close()
-
-    def _consumer(self) -> Consumer:
-        # a group member never: only reads the group's committed offsets
-        return Consumer(confluent_config(self._kafka, **{
-            "group.id": self._group_id, "enable.auto.commit": False}))
+    def _client(self) -> Consumer:
+        """One query client for the process (calls come one at a time from :meth:`run`);
+        never a group member: it only reads the group's committed offsets and watermarks."""
+        if self._query is None:
+            self._query = Consumer(confluent_config(self._kafka, **{
+                "group.id": self._group_id, "enable.auto.commit": False}))
+        return self._query

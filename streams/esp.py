@@ -24,7 +24,7 @@ from typing import Any, MutableMapping
 import orjson
 
 from enrichers.esp import Bounce, Complaint, EspReportError, ProfileRef, parse_report
-from schemas.validation import InvalidRecord, parse_raw_event
+from schemas.validation import InvalidRecord, validate_raw_event
 
 from .enrichment import OutRecord
 from .metrics import PipelineMetrics
@@ -147,11 +147,11 @@ class EspReports:
     def _raw(self, kind: str, event: dict[str, Any]) -> OutRecord:
         """The raw event, checked against its schema here: a report must not be able to put
         an event on a raw topic that the enrich stage would then reject."""
-        value = orjson.dumps(event)
         try:
-            parse_raw_event(value)
+            validate_raw_event(event)
         except InvalidRecord as exc:
             raise _Unusable(f"{kind} event would be invalid: {exc.reason}") from None
+        value = orjson.dumps(event)
         self.metrics.esp_events.labels(kind).inc()
         key = event.get("profile") or event.get("recipient")
         assert isinstance(key, str)  # the schema requires one of them
