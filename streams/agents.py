@@ -2,34 +2,23 @@
 
 Both write the profile table from inside stream iteration (as Faust requires). Acks are
 manual: an event is acked only when every record it caused (deliveries, or its ``fl.invalid``
-record) is acknowledged by Kafka, so Faust never commits past an event whose outcome is not
-durable. Raw partitions open only once that partition's snapshots are read
+record) is acknowledged by Kafka, and after every earlier event of its partition
+(:mod:`streams.acks`), so Faust never commits past an event whose outcome is not durable. Raw partitions open only once that partition's snapshots are read
 (:mod:`streams.bootstrap`).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 import faust
 
+from .acks import InOrderAcks
 from .bootstrap import GatedConsumer
 from .runtime import WorkerRuntime
 from .settings import Config
 from .topics import Topics
 
 __all__ = ["attach_agents"]
-
-
-def _acker(event: faust.EventT, n: int) -> Callable[[], None]:
-    remaining = n
-
-    def done() -> None:
-        nonlocal remaining
-        remaining -= 1
-        if remaining == 0:
-            event.ack()
-
-    return done
 
 
 def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: WorkerRuntime) -> None:
@@ -52,16 +41,14 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
         await runtime.start()
         handle = runtime.esp.handle if esp else runtime.enricher.handle
         send = runtime.output.send
+        acks = InOrderAcks()
         async for event in stream.noack().events():
             m = event.message
             records = handle(m.topic, m.partition, m.offset, int(m.timestamp * 1000),
                              m.key, m.value, profiles)
             if snapshot_agent:
                 bootstrap.read(m.partition, m.offset)
-            if not records:
-                event.ack()
-                continue
-            done = _acker(event, len(records))
+            done = acks.track(m.tp, event.ack, len(records))
             for record in records:
                 send(record.topic, record.key, record.value, done, record.headers)
 

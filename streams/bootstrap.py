@@ -112,32 +112,37 @@ class ProfileBootstrap:
             if recheck:
                 last_check = time.monotonic()
             for p, (since, target) in list(self._waiting.items()):
-                if target is None:
-                    target = await asyncio.to_thread(self._end_unless_committed, p)
-                    if p not in self._waiting:
-                        continue
-                    self._waiting[p] = (since, target)
-                read = self._read_up_to.get(p, -1) >= target - 1
-                if not read and recheck:
-                    committed = await asyncio.to_thread(self._committed, [self.topic], p)
-                    read = committed[self.topic] >= target
-                late = time.monotonic() - since > self.timeout_s
-                if read or late:
-                    if late:
-                        log.warning("%s[%d] not read up to offset %d within %.0fs; enriching "
-                                    "anyway", self.topic, p, target, self.timeout_s)
-                    try:
-                        committed = await asyncio.to_thread(self._committed, self.raw_topics, p)
-                    except Exception as exc:  # the broker is busy: try again next round
-                        log.warning("committed offsets of partition %d not readable (%s); "
-                                    "retrying", p, exc)
-                        continue
-                    if self._waiting.get(p) != (since, target):  # revoked or reassigned
-                        continue
-                    del self._waiting[p]
-                    await consumer.ungate([tp for tp in consumer.gated if tp.partition == p],
-                                          committed)
+                try:
+                    await self._step(consumer, p, since, target, recheck)
+                except Exception as exc:  # a busy broker, a rebalance meanwhile: next round
+                    log.warning("partition %d: opening after the profile bootstrap failed "
+                                "(%s: %s); retrying", p, type(exc).__name__, exc)
             await asyncio.sleep(0.05)
+
+    async def _step(self, consumer: GatedConsumer, p: int, since: float, target: int | None,
+                    recheck: bool) -> None:
+        """One round for gated partition ``p``: learn its target, open it once read (or late)."""
+        if target is None:
+            target = await asyncio.to_thread(self._end_unless_committed, p)
+            if self._waiting.get(p) != (since, None):  # revoked or reassigned meanwhile
+                return
+            self._waiting[p] = (since, target)
+        read = self._read_up_to.get(p, -1) >= target - 1
+        if not read and recheck:
+            committed = await asyncio.to_thread(self._committed, [self.topic], p)
+            read = committed[self.topic] >= target
+        late = time.monotonic() - since > self.timeout_s
+        if not (read or late):
+            return
+        if late:
+            log.warning("%s[%d] not read up to offset %d within %.0fs; enriching anyway",
+                        self.topic, p, target, self.timeout_s)
+        committed = await asyncio.to_thread(self._committed, self.raw_topics, p)
+        if self._waiting.get(p) != (since, target):  # revoked or reassigned meanwhile
+            return
+        await consumer.ungate([tp for tp in consumer.gated if tp.partition == p], committed)
+        if self._waiting.get(p) == (since, target):
+            del self._waiting[p]
 
     def _end_unless_committed(self, partition: int) -> int:
         """The partition's end now, or -1 when our group already committed past it."""
