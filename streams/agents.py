@@ -8,7 +8,7 @@ record) is acknowledged by Kafka, and after every earlier event of its partition
 """
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Mapping, cast
 
 import faust
 
@@ -19,6 +19,13 @@ from .settings import Config
 from .topics import Topics
 
 __all__ = ["attach_agents"]
+
+
+def _replay_mark(headers: Any) -> list[tuple[str, bytes]]:
+    """The ``fl-replay`` header of a record replayed from fl.invalid (Faust gives headers as
+    a list of pairs or a mapping)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return [(k, v) for k, v in pairs if k == "fl-replay"]
 
 
 def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: WorkerRuntime) -> None:
@@ -41,6 +48,7 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
         await runtime.start()
         handle = runtime.esp.handle if esp else runtime.enricher.handle
         send = runtime.output.send
+        invalid = topics.invalid
         acks = InOrderAcks()
         async for event in stream.noack().events():
             m = event.message
@@ -50,7 +58,10 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
                 bootstrap.read(m.partition, m.offset)
             done = acks.track(m.tp, event.ack, len(records))
             for record in records:
-                send(record.topic, record.key, record.value, done, record.headers)
+                headers = record.headers
+                if record.topic == invalid and m.headers:  # a replayed record failed again
+                    headers = [*(headers or ()), *_replay_mark(m.headers)]
+                send(record.topic, record.key, record.value, done, headers)
 
     @app.agent(snapshots, name="profile-snapshots")
     async def profile_snapshots(stream: faust.StreamT[bytes]) -> None:

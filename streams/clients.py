@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any, Iterator
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from .settings import KafkaConfig
 
-__all__ = ["confluent_config", "faust_broker_settings"]
+__all__ = ["confluent_config", "faust_broker_settings", "murmur2_partition", "read_to_ends",
+           "read_window"]
 
 
 def confluent_config(kafka: KafkaConfig, **extra: Any) -> dict[str, Any]:
@@ -59,6 +61,33 @@ def faust_broker_settings(kafka: KafkaConfig) -> dict[str, Any]:
     return settings
 
 
+def murmur2_partition(key: bytes, partitions: int) -> int:
+    """The Java client's (and aiokafka's, and our producers') default partition for ``key``."""
+    seed, m, r = 0x9747B28C, 0x5BD1E995, 24
+    length = len(key)
+    h = (seed ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(key[i:i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length % 4
+    if rest:
+        tail_bytes = key[length - rest:]
+        if rest == 3:
+            h ^= tail_bytes[2] << 16
+        if rest >= 2:
+            h ^= tail_bytes[1] << 8
+        h ^= tail_bytes[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions
+
+
 def read_to_ends(consumer: Consumer, start: list[TopicPartition], ends: dict[int, int],
                  timeout_s: float, poll_s: float = 0.2) -> Iterator[Message]:
     """Assign ``start`` and yield its records until each partition ``p`` reached the record
@@ -76,3 +105,38 @@ def read_to_ends(consumer: Consumer, start: list[TopicPartition], ends: dict[int
             if offset >= ends[p] - 1:
                 remaining.discard(p)
             yield msg
+
+
+def read_window(kafka: KafkaConfig, topic: str, since_ms: int | None = None,
+                last: int | None = None, key: bytes | None = None,
+                timeout_s: float = 60.0) -> Iterator[Message]:
+    """The records of ``topic`` up to each partition's end as it is now: from the first record
+    written at or after ``since_ms`` (Unix ms), or only the ``last`` records of each partition,
+    else from the start; with ``key``, only the partition that key maps to. Outside any
+    consumer group."""
+    consumer = Consumer(confluent_config(kafka, **{
+        "group.id": f"fl-reader-{uuid.uuid4().hex}", "enable.auto.commit": False,
+        "enable.partition.eof": True}))
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
+        chosen = sorted(meta.partitions)
+        if key is not None:
+            chosen = [murmur2_partition(key, len(chosen))]
+        start, ends = [], {}
+        for p in chosen:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            if high > low:
+                first = low if last is None else max(low, high - last)
+                start.append(TopicPartition(topic, p, first))
+                ends[p] = high
+        if since_ms is not None and start:
+            # records are appended in time order, so the window starts at since_ms's offset
+            found = consumer.offsets_for_times(
+                [TopicPartition(topic, tp.partition, since_ms) for tp in start], timeout=timeout_s)
+            firsts = {tp.partition: tp.offset for tp in start}
+            start = [TopicPartition(topic, tp.partition, max(tp.offset, firsts[tp.partition]))
+                     for tp in found if tp.offset >= 0]
+        if start:
+            yield from read_to_ends(consumer, start, ends, timeout_s, poll_s=0.5)
+    finally:
+        consumer.close()

@@ -99,7 +99,7 @@ def register(cli: click.Group, config: Config) -> None:
 
         run_sender(config)
 
-    from .api.cli import dead_letters_group, loops_group
+    from .api.cli import dead_letters_group, invalid_group, loops_group
     from .demo.commands import demo_group
 
     cli.add_command(topics_group)
@@ -111,6 +111,7 @@ def register(cli: click.Group, config: Config) -> None:
     cli.add_command(demo_group(config))
     cli.add_command(loops_group(config))
     cli.add_command(dead_letters_group(config))
+    cli.add_command(invalid_group(config))
 
 
 def _report(report: LoadReport, what: str) -> None:

@@ -8,14 +8,13 @@ append-only log); re-driving the same window twice sends twice. Use ``dry_run`` 
 """
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from .clients import confluent_config, read_to_ends
+from .clients import confluent_config, read_window
 from .records import Delivery, encode, now_ms
 from .settings import KafkaConfig
 from .topics import Topics
@@ -33,8 +32,7 @@ class RedriveReport:
     loops: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"scanned": self.scanned, "matched": self.matched, "written": self.written,
-                "loops": self.loops}
+        return asdict(self)
 
 
 def redrive(kafka: KafkaConfig, topics: Topics, loop_id: str | None = None,
@@ -43,45 +41,23 @@ def redrive(kafka: KafkaConfig, topics: Topics, loop_id: str | None = None,
     """Re-drive dead letters of ``loop_id`` (None: every loop) that died in [since, until)."""
     report = RedriveReport()
     until_ms = until_ms if until_ms is not None else now_ms()
-    consumer = Consumer(confluent_config(kafka, **{
-        "group.id": f"fl-redrive-{uuid.uuid4().hex}", "enable.auto.commit": False,
-        "enable.partition.eof": True}))
     producer = None if dry_run else Producer(confluent_config(kafka, **{
         "enable.idempotence": True, "acks": "all", "linger.ms": 20,
         "partitioner": "murmur2_random"}))
-    try:
-        meta = consumer.list_topics(topics.dead, timeout=timeout_s).topics[topics.dead]
-        ends: dict[int, int] = {}
-        start = []
-        for p in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topics.dead, p), timeout=timeout_s)
-            if high > low:
-                ends[p] = high
-                start.append(TopicPartition(topics.dead, p, low))
-        if since_ms is not None and start:
-            # skip what died before the window: its records were written before it too
-            found = consumer.offsets_for_times(
-                [TopicPartition(tp.topic, tp.partition, since_ms) for tp in start], timeout=timeout_s)
-            start = [tp for tp in found if tp.offset >= 0]
-        if not start:
-            return report
-        for msg in read_to_ends(consumer, start, ends, timeout_s, poll_s=0.5):
-            report.scanned += 1
-            fresh = _fresh(msg.value(), loop_id, since_ms, until_ms)
-            if fresh is None:
-                continue
-            report.matched += 1
-            report.loops[fresh["loop_id"]] = report.loops.get(fresh["loop_id"], 0) + 1
-            if producer is not None:
-                producer.produce(topics.deliveries, encode(fresh), msg.key())
-                producer.poll(0)
-                report.written += 1
-        if producer is not None and producer.flush(timeout_s):
-            raise RuntimeError("not every re-driven delivery was acknowledged by Kafka")
-        return report
-    finally:
-        consumer.close()
-
+    for msg in read_window(kafka, topics.dead, since_ms, timeout_s=timeout_s):
+        report.scanned += 1
+        fresh = _fresh(msg.value(), loop_id, since_ms, until_ms)
+        if fresh is None:
+            continue
+        report.matched += 1
+        report.loops[fresh["loop_id"]] = report.loops.get(fresh["loop_id"], 0) + 1
+        if producer is not None:
+            producer.produce(topics.deliveries, encode(fresh), msg.key())
+            producer.poll(0)
+            report.written += 1
+    if producer is not None and producer.flush(timeout_s):
+        raise RuntimeError("not every re-driven delivery was acknowledged by Kafka")
+    return report
 
 def _fresh(value: bytes | None, loop_id: str | None, since_ms: int | None,
            until_ms: int) -> Delivery | None:

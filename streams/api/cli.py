@@ -1,4 +1,5 @@
-"""``feedbackloops loops add|list|show|validate|test|rm|rotate-secret``.
+"""``feedbackloops loops add|list|show|validate|test|rm|rotate-secret``, ``dead-letters``,
+``invalid``.
 
 The same :class:`ControlPlane` as the HTTP API, run in this process against Kafka: the CLI
 needs broker access, not an API token. Output is JSON (one document per command).
@@ -23,7 +24,7 @@ from ..topics import Topics
 from .control import ControlPlane, NotFound, public_view
 from .inputs import InputError, parse_create, parse_patch, parse_test
 
-__all__ = ["dead_letters_group", "loops_group"]
+__all__ = ["dead_letters_group", "invalid_group", "loops_group"]
 
 T = TypeVar("T")
 
@@ -209,6 +210,35 @@ def dead_letters_group(config: Config) -> click.Group:
         _echo(_run(config, lambda c: c.redrive(loop_id, window[0], window[1], dry_run)))
 
     return dead
+
+
+def invalid_group(config: Config) -> click.Group:
+    @click.group(name="invalid")
+    def invalid() -> None:
+        """Read fl.invalid and replay records after a fix."""
+
+    @invalid.command(name="list")
+    @click.option("--topic", help="only records from this source topic (full name)")
+    @click.option("--reason", help="only records whose reason contains this text")
+    @click.option("--limit", type=int, default=20, show_default=True)
+    def listing(topic: str | None, reason: str | None, limit: int) -> None:
+        """The newest invalid records, with reason and source coordinates."""
+        _echo({"invalid": _run(config, lambda c: c.invalid(topic, reason, limit))})
+
+    @invalid.command(name="replay")
+    @click.option("--topic", help="only records from this source topic (full name)")
+    @click.option("--reason", help="only records whose reason contains this text")
+    @click.option("--since", help="parked since: ISO 8601 time, or an age like 90m, 6h, 2d")
+    @click.option("--until", help="parked before: ISO 8601 time, or an age")
+    @click.option("--dry-run", is_flag=True, help="count, do not write")
+    def replay(topic: str | None, reason: str | None, since: str | None, until: str | None,
+               dry_run: bool) -> None:
+        """Write matching invalid records back to their source topics, unchanged."""
+        window = (_moment(since, "--since"), _moment(until, "--until"))
+        _echo(_run(config, lambda c: c.replay_invalid(topic, reason, window[0], window[1],
+                                                      dry_run)))
+
+    return invalid
 
 
 def _moment(value: str | None, option: str) -> int | None:

@@ -18,6 +18,7 @@ from senders.ownership import OwnershipResult, candidate_urls, check_dns, check_
 from senders.signing import generate_secret, webhook_headers
 
 from ..loopstore import LoopStore
+from ..invalid import recent as recent_invalid, replay as replay_invalid
 from ..redrive import redrive
 from ..settings import KafkaConfig, SenderConfig
 from ..topics import Topics
@@ -209,6 +210,20 @@ class ControlPlane:
             self.get(loop_id)
         report = await asyncio.get_running_loop().run_in_executor(
             None, lambda: redrive(self.kafka, self.topics, loop_id, since_ms, until_ms, dry_run))
+        return {**report.as_dict(), "dry_run": dry_run}
+
+    async def invalid(self, topic: str | None, reason: str | None,
+                      limit: int) -> list[dict[str, Any]]:
+        """The newest fl.invalid records (see :mod:`streams.invalid`)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: recent_invalid(self.kafka, self.topics, topic, reason, limit))
+
+    async def replay_invalid(self, topic: str | None, reason: str | None, since_ms: int | None,
+                             until_ms: int | None, dry_run: bool) -> dict[str, Any]:
+        """Write matching fl.invalid records back to their source topics."""
+        report = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: replay_invalid(self.kafka, self.topics, topic, reason, since_ms,
+                                         until_ms, dry_run))
         return {**report.as_dict(), "dry_run": dry_run}
 
     async def dead_letters(self, loop_id: str | None, limit: int) -> list[dict[str, Any]]:

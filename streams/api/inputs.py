@@ -12,8 +12,8 @@ from yarl import URL
 
 from schemas.validation import RAW_EVENT_TYPES
 
-__all__ = ["InputError", "parse_create", "parse_patch", "parse_redrive", "parse_rotate",
-           "parse_test"]
+__all__ = ["InputError", "parse_create", "parse_patch", "parse_redrive", "parse_replay",
+           "parse_rotate", "parse_test"]
 
 
 class InputError(ValueError):
@@ -180,7 +180,21 @@ def parse_redrive(body: Any) -> tuple[str | None, int | None, int | None, bool]:
     """``{"loop"?, "since_ms"?, "until_ms"?, "dry_run"?}`` -> checked values."""
     body = _object(body or {})
     _reject_unknown(body, {"loop", "since_ms", "until_ms", "dry_run"})
-    loop = _opt_name(body.get("loop"), "loop")
+    since_ms, until_ms, dry_run = _window(body)
+    return _opt_name(body.get("loop"), "loop"), since_ms, until_ms, dry_run
+
+
+def parse_replay(body: Any) -> tuple[str | None, str | None, int | None, int | None, bool]:
+    """``{"topic"?, "reason"?, "since_ms"?, "until_ms"?, "dry_run"?}`` -> checked values."""
+    body = _object(body or {})
+    _reject_unknown(body, {"topic", "reason", "since_ms", "until_ms", "dry_run"})
+    since_ms, until_ms, dry_run = _window(body)
+    return (_opt_name(body.get("topic"), "topic"), _opt_name(body.get("reason"), "reason"),
+            since_ms, until_ms, dry_run)
+
+
+def _window(body: Mapping[str, Any]) -> tuple[int | None, int | None, bool]:
+    """The ``since_ms``/``until_ms`` window and ``dry_run`` flag of a re-drive or replay."""
     window = []
     for key in ("since_ms", "until_ms"):
         value = body.get(key)
@@ -190,4 +204,4 @@ def parse_redrive(body: Any) -> tuple[str | None, int | None, int | None, bool]:
         raise InputError("dry_run", "must be true or false")
     if window[0] is not None and window[1] is not None and window[0] >= window[1]:
         raise InputError("until_ms", "must be later than since_ms")
-    return loop, window[0], window[1], dry_run
+    return window[0], window[1], dry_run

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -11,8 +11,8 @@ from ..esp_ingest import ReportRefused
 from ..settings import Secret
 from .auth import bearer_auth
 from .control import ControlPlane, NotFound, public_view
-from .inputs import (InputError, parse_create, parse_patch, parse_redrive, parse_rotate,
-                     parse_test)
+from .inputs import (InputError, parse_create, parse_patch, parse_redrive, parse_replay,
+                     parse_rotate, parse_test)
 from .server import health_app
 
 __all__ = ["control_app"]
@@ -45,6 +45,15 @@ async def _body(request: web.Request) -> Any:
         return json.loads(await request.read())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(None, f"the request body is not JSON ({exc})") from None
+
+
+def _query(request: web.Request, *allowed: str) -> Mapping[str, str]:
+    """The query parameters, refusing any not ``allowed``."""
+    unknown = set(request.query) - set(allowed)
+    if unknown:
+        raise InputError(sorted(unknown)[0], "unknown query parameter "
+                         f"(allowed: {', '.join(allowed)})")
+    return request.query
 
 
 def _limit(request: web.Request) -> int:
@@ -80,11 +89,7 @@ def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callab
 
     @routes.get("/loops")
     async def listing(request: web.Request) -> web.Response:
-        q = request.query
-        unknown = set(q) - {"database", "collection", "event"}
-        if unknown:
-            raise InputError(sorted(unknown)[0], "unknown query parameter "
-                             "(allowed: database, collection, event)")
+        q = _query(request, "database", "collection", "event")
         loops = control.list(q.get("database"), q.get("collection"), q.get("event"))
         return web.json_response({"loops": [public_view(loop) for loop in loops]})
 
@@ -135,6 +140,18 @@ def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callab
     async def dead_letters(request: web.Request) -> web.Response:
         found = await control.dead_letters(request.query.get("loop"), _limit(request))
         return web.json_response({"dead_letters": found})
+
+    @routes.get("/invalid")
+    async def invalid(request: web.Request) -> web.Response:
+        q = _query(request, "topic", "reason", "limit")
+        found = await control.invalid(q.get("topic"), q.get("reason"), _limit(request))
+        return web.json_response({"invalid": found})
+
+    @routes.post("/invalid/replay")
+    async def replay(request: web.Request) -> web.Response:
+        topic, reason, since_ms, until_ms, dry_run = parse_replay(await _body(request))
+        return web.json_response(await control.replay_invalid(topic, reason, since_ms, until_ms,
+                                                              dry_run))
 
     app = health_app(ready)
     app.middlewares.append(bearer_auth(tokens))

@@ -265,6 +265,57 @@ def test_attempts_and_dead_letters(env: Env) -> None:
     assert bad.status == 400 and bad.body["field"] == "until_ms"
 
 
+def test_invalid_records_are_listed_and_replayed(env: Env) -> None:
+    project, tag = env.project, uuid.uuid4().hex[:8]
+    opens = project.topics.raw["open"]
+    project.produce(opens, f"{tag}-a", b"{not json")
+    project.produce(opens, f"{tag}-b", {"id": f"{tag}-e", "type": "open"})
+    # parked by some other writer, from a topic the worker does not read: never replayed
+    project.producer.produce(project.topics.invalid, b"x", f"{tag}-c".encode(), headers=[
+        ("fl-reason", b"test record"), ("fl-source-topic", project.topics.loops.encode()),
+        ("fl-source-partition", b"0"), ("fl-source-offset", b"0")])
+    project.flush()
+
+    def mine(query: str, want: int) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 60
+        while True:
+            answer = env.call("GET", f"/invalid?{query}")
+            assert answer.status == 200, answer.body
+            found = [r for r in answer.body["invalid"] if (r["key"] or "").startswith(tag)]
+            if len(found) >= want or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+    found = {r["key"]: r for r in mine(f"topic={opens}&limit=1000", 2)}
+    assert set(found) == {f"{tag}-a", f"{tag}-b"}, "filtered by source topic"
+    assert found[f"{tag}-a"]["reason"].startswith("not JSON") and found[f"{tag}-a"]["value"] == "{not json"
+    assert found[f"{tag}-b"]["field"] == "profile" and "required" in found[f"{tag}-b"]["reason"]
+    original = found[f"{tag}-a"]["source"]
+    assert original["topic"] == opens and original["offset"] >= 0
+    assert [r["key"] for r in mine("reason=NOT+JSON&limit=1000", 1)] == [f"{tag}-a"]
+    assert env.call("GET", "/invalid?colour=red").body["field"] == "colour"
+    assert env.call("GET", "/invalid?limit=0").body["field"] == "limit"
+
+    counted = env.call("POST", "/invalid/replay", {"topic": opens, "reason": "not JSON",
+                                                  "dry_run": True}).body
+    assert counted["written"] == 0 and counted["matched"] >= 1
+    skipped = env.call("POST", "/invalid/replay", {"reason": "test record", "dry_run": True}).body
+    assert skipped["skipped"] >= 1 and skipped["topics"] == {}
+    done = env.call("POST", "/invalid/replay", {"topic": opens, "reason": "not JSON"}).body
+    assert done["written"] == counted["matched"] and done["topics"] == {opens: done["written"]}
+    # still invalid: the worker parks it again, from the same partition, marked as a replay
+    again = [r for r in mine(f"topic={opens}&reason=not+JSON&limit=1000", 2)
+             if r["key"] == f"{tag}-a" and r["replayed_from"]]
+    assert again, "the replayed record was read by the worker and parked again"
+    assert again[0]["source"]["partition"] == original["partition"]
+    assert again[0]["source"]["offset"] > original["offset"]
+    assert again[0]["replayed_from"].startswith(project.topics.invalid + "/")
+    for body, field in (({"since_ms": 5, "until_ms": 1}, "until_ms"), ({"topc": opens}, "topc"),
+                        ({"dry_run": "yes"}, "dry_run")):
+        bad = env.call("POST", "/invalid/replay", body)
+        assert bad.status == 400 and bad.body["field"] == field, bad.body
+
+
 def test_delete(env: Env) -> None:
     loop = env.create("/delete-me")
     assert env.call("DELETE", f"/loops/{loop['id']}").status == 204
@@ -356,5 +407,15 @@ def test_cli_uses_the_same_operations(project_factory: Any, receiver: Receiver) 
                               "dead-letters", "redrive", loop_id, "--since", "1h",
                               "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert redrive.returncode == 0 and json.loads(redrive.stdout)["matched"] == 0, redrive.stderr
+    project.produce(project.topics.invalid, "k-cli", b"not an event")  # as if parked
+    project.flush()
+    for args, check in ((["list", "--limit", "5"], lambda d: [r["value"] for r in d["invalid"]]
+                         == ["not an event"]),
+                        (["replay", "--since", "1h", "--dry-run"], lambda d: d["matched"] == 1
+                         and d["skipped"] == 1 and d["written"] == 0)):
+        proc = subprocess.run([sys.executable, "-m", "streams", "--config",
+                               str(project.config_path), "invalid", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and check(json.loads(proc.stdout)), proc.stdout + proc.stderr
     assert "deleted" in cli("rm", loop_id).stdout
     assert "no loop" in cli("show", loop_id, ok=False).stderr

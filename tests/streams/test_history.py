@@ -5,7 +5,8 @@ from typing import Callable
 import pytest
 from confluent_kafka import Producer
 
-from streams.api.history import _murmur2_partition, tail
+from streams.api.history import tail
+from streams.clients import murmur2_partition
 from streams.clients import confluent_config
 from tests.support.processes import Project
 
@@ -16,7 +17,7 @@ def test_murmur2_matches_known_java_values() -> None:
                b"a-little-bit-longer-string": -1486304829, b"abc": 479470107, b"": 275646681,
                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971}
     for key, java in vectors.items():
-        assert _murmur2_partition(key, 1_000_000_007) == (java & 0x7FFFFFFF) % 1_000_000_007, key
+        assert murmur2_partition(key, 1_000_000_007) == (java & 0x7FFFFFFF) % 1_000_000_007, key
 
 
 @pytest.mark.kafka
@@ -30,7 +31,7 @@ def test_tail_finds_the_partition_librdkafka_chose(project_factory: Callable[...
                          key.encode(), on_delivery=lambda err, msg, k=key: seen.__setitem__(k, msg.partition()))
     producer.flush(10)
     for key, partition in seen.items():
-        assert _murmur2_partition(key.encode(), 4) == partition
+        assert murmur2_partition(key.encode(), 4) == partition
     found = tail(project.config.kafka, project.topics.attempts, lambda d: d["loop_id"] == "loop-7",
                  10, key=b"loop-7")
     assert [d["n"] for d in found] == [7]
