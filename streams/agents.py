@@ -3,8 +3,8 @@
 Both write the profile table from inside stream iteration (as Faust requires). Acks are
 manual: an event is acked only when every record it caused (deliveries, or its ``fl.invalid``
 record) is acknowledged by Kafka, and after every earlier event of its partition
-(:mod:`streams.acks`), so Faust never commits past an event whose outcome is not durable. Raw partitions open only once that partition's snapshots are read
-(:mod:`streams.bootstrap`).
+(:mod:`streams.acks`), so Faust never commits past an event whose outcome is not durable.
+Raw partitions open only once that partition's snapshots are read (:mod:`streams.bootstrap`).
 """
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
 
     @app.task
     async def open_bootstrapped_partitions() -> None:
-        await bootstrap.run(cast(GatedConsumer, app.consumer))
+        # app.rebalancing ends after Faust's post-rebalance seek to committed offsets
+        await bootstrap.run(cast(GatedConsumer, app.consumer), settled=lambda: not app.rebalancing)
 
     sources = {*topics.raw.values(), topics.ref_profiles}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from confluent_kafka import Consumer, TopicPartition
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
@@ -100,27 +100,38 @@ class ProfileBootstrap:
         """The snapshot agent finished the record at ``offset``."""
         self._read_up_to[partition] = offset
 
-    async def run(self, consumer: GatedConsumer) -> None:
+    async def run(self, consumer: GatedConsumer,
+                  settled: Callable[[], bool] = lambda: True) -> None:
         """Open each gated partition once its snapshots are read (forever; a Faust task).
 
         Read means: the snapshot agent finished the record before the target, or our group's
         committed offset reached the target (another worker read them before a rebalance handed
-        the partition over, so nothing is left for ours to read)."""
+        the partition over, so nothing is left for ours to read).
+
+        Nothing opens until ``settled()``: after a rebalance Faust seeks every stream partition
+        to its committed offset and resets its own read positions once table recovery is done.
+        A partition already open and read from at that moment had records processed twice,
+        others skipped as "already read" and a "gap" counted as acknowledged, so a commit could
+        pass an event never processed (seen in the kill test: one event lost, another
+        partition's commits stuck)."""
         last_check = 0.0
         while True:
+            if not settled():
+                await asyncio.sleep(0.05)
+                continue
             recheck = time.monotonic() - last_check > 1.0
             if recheck:
                 last_check = time.monotonic()
             for p, (since, target) in list(self._waiting.items()):
                 try:
-                    await self._step(consumer, p, since, target, recheck)
+                    await self._step(consumer, p, since, target, recheck, settled)
                 except Exception as exc:  # a busy broker, a rebalance meanwhile: next round
                     log.warning("partition %d: opening after the profile bootstrap failed "
                                 "(%s: %s); retrying", p, type(exc).__name__, exc)
             await asyncio.sleep(0.05)
 
     async def _step(self, consumer: GatedConsumer, p: int, since: float, target: int | None,
-                    recheck: bool) -> None:
+                    recheck: bool, settled: Callable[[], bool]) -> None:
         """One round for gated partition ``p``: learn its target, open it once read (or late)."""
         if target is None:
             target = await asyncio.to_thread(self._end_unless_committed, p)
@@ -138,7 +149,7 @@ class ProfileBootstrap:
             log.warning("%s[%d] not read up to offset %d within %.0fs; enriching anyway",
                         self.topic, p, target, self.timeout_s)
         committed = await asyncio.to_thread(self._committed, self.raw_topics, p)
-        if self._waiting.get(p) != (since, target):  # revoked or reassigned meanwhile
+        if self._waiting.get(p) != (since, target) or not settled():  # a rebalance meanwhile
             return
         await consumer.ungate([tp for tp in consumer.gated if tp.partition == p], committed)
         if self._waiting.get(p) == (since, target):

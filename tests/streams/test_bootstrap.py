@@ -53,8 +53,9 @@ class ScriptedBootstrap(ProfileBootstrap):
         return {t: -1001 if t == SNAP else 42 for t in topics}
 
 
-async def run_for(bootstrap: ProfileBootstrap, consumer: FakeConsumer, seconds: float) -> None:
-    task = asyncio.create_task(bootstrap.run(consumer))  # type: ignore[arg-type]
+async def run_for(bootstrap: ProfileBootstrap, consumer: FakeConsumer, seconds: float,
+                  settled: Any = lambda: True) -> None:
+    task = asyncio.create_task(bootstrap.run(consumer, settled))  # type: ignore[arg-type]
     await asyncio.sleep(seconds)
     task.cancel()
 
@@ -82,3 +83,24 @@ def test_a_failing_broker_query_is_retried_and_the_gate_keeps_working() -> None:
     asyncio.run(run_for(bootstrap, consumer, 0.5))
     assert sorted(consumer.opened) == [(TP(RAW, 0), 42), (TP(RAW, 1), 42)]
     assert bootstrap.calls >= 7, "three failed queries, then two per partition"
+
+
+def test_nothing_opens_while_faust_is_still_rebalancing() -> None:
+    """Faust seeks every partition to its committed offset at the end of a rebalance; a
+    partition opened before that would be read from two positions at once."""
+    bootstrap, consumer = ScriptedBootstrap(end=10, failures=0), FakeConsumer()
+    assign(bootstrap, consumer)
+    bootstrap.read(0, 9)
+    bootstrap.read(1, 9)
+    rebalancing = [True]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(bootstrap.run(consumer, lambda: not rebalancing[0]))  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)
+        assert consumer.opened == [], "opened during the rebalance"
+        rebalancing[0] = False
+        await asyncio.sleep(0.3)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert sorted(consumer.opened) == [(TP(RAW, 0), 42), (TP(RAW, 1), 42)]
