@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -55,6 +56,24 @@ def create_topics(kafka: KafkaConfig, specs: list[TopicSpec], timeout_s: float =
                     existing.append(name)
                 else:
                     raise
+    if created:
+        _wait_visible(admin, created, timeout_s)
     for name in mismatched:
         log.warning("topic %s exists with a different partition count than configured", name)
     return ProvisionResult(created=created, existing=existing, mismatched=mismatched)
+
+
+def _wait_visible(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """Return once metadata shows every topic in ``names`` (a process started right after
+    provisioning must find them), or warn after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        present = admin.list_topics(timeout=timeout_s).topics
+        missing = [n for n in names if n not in present]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            log.warning("created topics not yet in the metadata after %.0fs: %s", timeout_s,
+                        ", ".join(missing))
+            return
+        time.sleep(0.2)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import pytest
@@ -34,7 +35,13 @@ def test_create_twice_is_harmless(project_factory: Callable[..., Project]) -> No
     again = create_topics(project.config.kafka, specs)
     assert again.created == [] and sorted(again.existing) == sorted(s.name for s in specs)
     admin = AdminClient(confluent_config(project.config.kafka))
-    meta = admin.list_topics(timeout=10).topics
+    # a new client's first metadata can lag behind the broker on a loaded machine: ask again
+    deadline = time.monotonic() + 30
+    while True:
+        meta = admin.list_topics(timeout=10).topics
+        if all(s.name in meta for s in specs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert len(meta[project.topics.raw["open"]].partitions) == 4
     assert len(meta[project.topics.loops].partitions) == 1
     resources = [ConfigResource("topic", project.topics.ref_profiles),
