@@ -30,8 +30,12 @@ def kafkactl(*args: str, port: int = TEST_PORT, data_dir: Path | None = None,
     env["KAFKA_DATA_DIR"] = str(data_dir or ROOT / "deploy" / "kafka" / "var" / f"test-{port}")
     if version:
         env["KAFKA_VERSION"] = version
-    return subprocess.run([sys.executable, str(KAFKACTL), *args], env=env, text=True,
-                          capture_output=True, check=check, timeout=180)
+    done = subprocess.run([sys.executable, str(KAFKACTL), *args], env=env, text=True,
+                          capture_output=True, timeout=180)
+    if check and done.returncode != 0:  # say why: the broker log's tail is in stderr
+        raise AssertionError(f"kafkactl {' '.join(args)} (port {port}) exited with "
+                             f"{done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return done
 
 
 @contextmanager
