@@ -5,6 +5,7 @@ validated documents (``schemas``); nothing here mutates its arguments.
 """
 from .enrich import EVENT_FIELDS, copernica_time, enrich
 from .errors import EnrichersError, UnsupportedEvent
+from . import esp
 from .esp import (REF_HEADER, Bounce, Complaint, EspReportError, ParsedReport, ProfileRef,
                   make_ref, parse_report, read_ref)
 from .fields import select_fields
@@ -26,13 +27,5 @@ __all__ = [
     "DELIVERY_NAMESPACE",
     "delivery_id",
     "route",
-    "REF_HEADER",
-    "EspReportError",
-    "ProfileRef",
-    "make_ref",
-    "read_ref",
-    "Complaint",
-    "Bounce",
-    "ParsedReport",
-    "parse_report",
+    *esp.__all__,
 ]

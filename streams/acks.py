@@ -18,6 +18,10 @@ __all__ = ["InOrderAcks"]
 Ack = Callable[[], None]
 
 
+def _nothing() -> None:
+    pass
+
+
 class _Pending:
     __slots__ = ("remaining", "ack")
 
@@ -38,6 +42,9 @@ class InOrderAcks:
         queue = self._queues.get(partition)
         if queue is None:
             queue = self._queues[partition] = deque()
+        if outputs <= 0 and not queue:  # nothing before it, nothing to wait for
+            ack()
+            return _nothing
         entry = _Pending(outputs, ack)
         queue.append(entry)
 

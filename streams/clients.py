@@ -9,16 +9,13 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from .settings import KafkaConfig
 
-__all__ = ["confluent_config", "faust_broker_settings", "murmur2_partition", "read_to_ends",
-           "read_window"]
+__all__ = ["confluent_config", "faust_broker_settings", "murmur2_partition", "producer_config",
+           "read_to_ends", "read_window"]
 
 
 def confluent_config(kafka: KafkaConfig, **extra: Any) -> dict[str, Any]:
-    """librdkafka settings for a producer, consumer or admin client.
-
-    ``partitioner: murmur2_random`` makes keyed records land where the Java client and
-    aiokafka (Faust) put them, which co-partitioning depends on.
-    """
+    """librdkafka settings for a producer, consumer or admin client (producers: use
+    :func:`producer_config`)."""
     conf: dict[str, Any] = {
         "bootstrap.servers": kafka.bootstrap_servers,
         "security.protocol": kafka.security_protocol,
@@ -31,6 +28,15 @@ def confluent_config(kafka: KafkaConfig, **extra: Any) -> dict[str, Any]:
         conf["ssl.ca.location"] = kafka.ssl_cafile
     conf.update(extra)
     return conf
+
+
+def producer_config(kafka: KafkaConfig, **extra: Any) -> dict[str, Any]:
+    """Settings for a producer: ``partitioner: murmur2_random`` makes keyed records land where
+    the Java client and aiokafka (Faust) put them, which co-partitioning depends on; idempotent
+    with ``acks=all``, so an acknowledged record is durable and written once. ``extra`` adds
+    to or overrides these."""
+    return confluent_config(kafka, **{"partitioner": "murmur2_random",
+                                      "enable.idempotence": True, "acks": "all", **extra})
 
 
 def faust_broker_settings(kafka: KafkaConfig) -> dict[str, Any]:

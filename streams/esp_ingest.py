@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Iterator
 
 from confluent_kafka import Producer
 
-from .clients import confluent_config
+from .clients import producer_config
 from .output import Output
 from .settings import KafkaConfig
 
@@ -91,9 +91,7 @@ class IngestReport:
 def publish_reports(kafka: KafkaConfig, topic: str, paths: list[str], max_bytes: int) -> IngestReport:
     """Write every message found at ``paths`` to ``topic``; returns once Kafka has them all."""
     report = IngestReport()
-    producer = Producer(confluent_config(kafka, **{
-        "partitioner": "murmur2_random", "enable.idempotence": True, "acks": "all",
-        "compression.type": "lz4", "linger.ms": 20}))
+    producer = Producer(producer_config(kafka, **{"compression.type": "lz4", "linger.ms": 20}))
     failures: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:

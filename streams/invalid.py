@@ -20,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import Message, Producer
 
-from .clients import confluent_config, read_window
+from .clients import producer_config, read_window
 from .records import now_ms
 from .settings import KafkaConfig
 from .topics import Topics
@@ -103,9 +103,7 @@ def replay(kafka: KafkaConfig, topics: Topics, topic: str | None = None,
     report = ReplayReport()
     until_ms = until_ms if until_ms is not None else now_ms()
     allowed = replayable_topics(topics)
-    producer = None if dry_run else Producer(confluent_config(kafka, **{
-        "enable.idempotence": True, "acks": "all", "linger.ms": 20,
-        "partitioner": "murmur2_random"}))
+    producer = None if dry_run else Producer(producer_config(kafka, **{"linger.ms": 20}))
     for msg in read_window(kafka, topics.invalid, since_ms, timeout_s=timeout_s):
         report.scanned += 1
         doc = describe(msg)

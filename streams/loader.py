@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from schemas.validation import InvalidRecord
 
-from .clients import confluent_config
+from .clients import producer_config
 from .settings import KafkaConfig
 
 __all__ = ["LoadReport", "load_jsonl"]
@@ -35,9 +35,8 @@ def load_jsonl(kafka: KafkaConfig, topic: str, path: str, parse: Callable[[bytes
     call returns after Kafka acknowledged every record).
     """
     report = LoadReport()
-    producer = Producer(confluent_config(kafka, **{
-        "partitioner": "murmur2_random", "linger.ms": 20, "batch.num.messages": 10000,
-        "compression.type": "lz4", "enable.idempotence": True, "acks": "all",
+    producer = Producer(producer_config(kafka, **{
+        "linger.ms": 20, "batch.num.messages": 10000, "compression.type": "lz4",
         "queue.buffering.max.messages": 1000000}))
     failures: list[str] = []
 

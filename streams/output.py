@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from .clients import confluent_config
+from .clients import producer_config
 from .settings import KafkaConfig
 
 __all__ = ["Output"]
@@ -27,13 +27,10 @@ class Output:
     """``send(topic, key, value, on_done)``; ``on_done`` runs once Kafka has the record."""
 
     def __init__(self, kafka: KafkaConfig, **overrides: object) -> None:
-        conf = confluent_config(kafka, **{
-            "enable.idempotence": True,
-            "acks": "all",
+        conf = producer_config(kafka, **{
             "linger.ms": 5,
             "batch.num.messages": 10000,
             "compression.type": "lz4",
-            "partitioner": "murmur2_random",
             "queue.buffering.max.messages": 500000,
             "queue.buffering.max.kbytes": 1048576,
         })

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 
-from .clients import confluent_config, read_window
+from .clients import producer_config, read_window
 from .records import Delivery, encode, now_ms
 from .settings import KafkaConfig
 from .topics import Topics
@@ -41,9 +41,7 @@ def redrive(kafka: KafkaConfig, topics: Topics, loop_id: str | None = None,
     """Re-drive dead letters of ``loop_id`` (None: every loop) that died in [since, until)."""
     report = RedriveReport()
     until_ms = until_ms if until_ms is not None else now_ms()
-    producer = None if dry_run else Producer(confluent_config(kafka, **{
-        "enable.idempotence": True, "acks": "all", "linger.ms": 20,
-        "partitioner": "murmur2_random"}))
+    producer = None if dry_run else Producer(producer_config(kafka, **{"linger.ms": 20}))
     for msg in read_window(kafka, topics.dead, since_ms, timeout_s=timeout_s):
         report.scanned += 1
         fresh = _fresh(msg.value(), loop_id, since_ms, until_ms)

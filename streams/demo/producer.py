@@ -6,7 +6,7 @@ import time
 import orjson
 from confluent_kafka import Producer
 
-from ..clients import confluent_config
+from ..clients import producer_config
 from ..settings import KafkaConfig
 from ..topics import Topics
 from .events import DemoWorld, complaint_report, topic_key
@@ -27,8 +27,7 @@ def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: in
     followed by a spam complaint report about one of the profiles."""
     topics = Topics(kafka)
     world = DemoWorld(profiles=profiles)
-    producer = Producer(confluent_config(kafka, **{"partitioner": "murmur2_random",
-                                                    "linger.ms": 5}))
+    producer = Producer(producer_config(kafka, **{"linger.ms": 5}))
     for profile in world.profiles:
         producer.produce(topics.ref_profiles, key=profile["id"], value=orjson.dumps(profile))
     for mailing in world.mailings:
