@@ -22,11 +22,11 @@ from confluent_kafka import Producer
 
 from enrichers.enrich import enrich
 from enrichers.routing import delivery_id
-from streams.clients import confluent_config
+from streams.kafka.clients import confluent_config
 from streams.demo.events import DemoWorld, topic_key
-from streams.records import delivery_key, encode, new_delivery
-from streams.settings import KafkaConfig
-from streams.topics import Topics
+from streams.kafka.records import delivery_key, encode, new_delivery
+from streams.config.settings import KafkaConfig
+from streams.kafka.topics import Topics
 
 __all__ = ["EventIds", "ProduceStats", "Record", "Workload", "delivery_records", "produce"]
 

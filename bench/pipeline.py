@@ -23,12 +23,12 @@ import yaml
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from streams.clients import confluent_config
-from streams.config import parse_config
-from streams.declared import definition_from_decl
-from streams.provision import create_topics
-from streams.settings import Config
-from streams.topics import Topics
+from streams.kafka.clients import confluent_config
+from streams.config.loading import parse_config
+from streams.worker.declared import definition_from_decl
+from streams.kafka.provision import create_topics
+from streams.config.settings import Config
+from streams.kafka.topics import Topics
 
 from .measure import peak_rss_mib
 from .receivers import free_port

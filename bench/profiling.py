@@ -76,7 +76,7 @@ def _short(frame: str) -> str:
 #: frames on (nearly) every stack — entry points, the event loop, thread bootstrap — which say
 #: nothing in an inclusive ranking (their *self* time, e.g. uvloop's C code under Runner.run,
 #: still shows in the self ranking)
-_SCAFFOLDING = ("<module> ", "_run_module_as_main ", "_run_code ", "main (streams/cli.py",
+_SCAFFOLDING = ("<module> ", "_run_module_as_main ", "_run_code ", "main (streams/cli/main.py",
                 "Command.", "Group.invoke ", "Context.invoke ", "App.main ", "new_func ",
                 "register.<locals>.", "run_sender ", "run (asyncio/runners.py",
                 "Runner.run ", "Worker.execute_from_commandline ", "BaseEventLoop.run_",

@@ -11,8 +11,8 @@ import uuid
 import numpy as np
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streams.clients import confluent_config
-from streams.settings import KafkaConfig
+from streams.kafka.clients import confluent_config
+from streams.config.settings import KafkaConfig
 
 __all__ = ["TopicEnds"]
 

@@ -1,3 +1,3 @@
-from .cli import main
+from streams.cli.main import main
 
 main()

@@ -6,7 +6,7 @@ from typing import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from ..settings import Secret
+from streams.config.settings import Secret
 
 __all__ = ["PUBLIC_PATHS", "bearer_auth"]
 

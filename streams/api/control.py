@@ -17,13 +17,13 @@ from senders.model import SigningSecret
 from senders.ownership import OwnershipResult, candidate_urls, check_dns, check_file, new_challenge
 from senders.signing import generate_secret, webhook_headers
 
-from ..loopstore import LoopStore
-from ..invalid import recent as recent_invalid, replay as replay_invalid
-from ..redrive import redrive
-from ..settings import KafkaConfig, SenderConfig
-from ..topics import Topics
-from .history import tail
-from .inputs import InputError
+from streams.kafka.loopstore import LoopStore
+from streams.ops.invalid import recent as recent_invalid, replay as replay_invalid
+from streams.ops.redrive import redrive
+from streams.config.settings import KafkaConfig, SenderConfig
+from streams.kafka.topics import Topics
+from streams.kafka.history import tail
+from streams.api.inputs import InputError
 
 __all__ = ["ControlPlane", "NotFound", "public_view"]
 
@@ -205,7 +205,7 @@ class ControlPlane:
 
     async def redrive(self, loop_id: str | None, since_ms: int | None, until_ms: int | None,
                       dry_run: bool) -> dict[str, Any]:
-        """Put matching dead letters back on fl.deliveries (see :mod:`streams.redrive`)."""
+        """Put matching dead letters back on fl.deliveries (see :mod:`streams.ops.redrive`)."""
         if loop_id is not None:
             self.get(loop_id)
         report = await asyncio.get_running_loop().run_in_executor(
@@ -214,7 +214,7 @@ class ControlPlane:
 
     async def invalid(self, topic: str | None, reason: str | None,
                       limit: int) -> list[dict[str, Any]]:
-        """The newest fl.invalid records (see :mod:`streams.invalid`)."""
+        """The newest fl.invalid records (see :mod:`streams.ops.invalid`)."""
         return await asyncio.get_running_loop().run_in_executor(
             None, lambda: recent_invalid(self.kafka, self.topics, topic, reason, limit))
 

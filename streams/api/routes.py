@@ -7,13 +7,13 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from ..esp_ingest import ReportRefused
-from ..settings import Secret
-from .auth import bearer_auth
-from .control import ControlPlane, NotFound, public_view
-from .inputs import (InputError, parse_create, parse_patch, parse_redrive, parse_replay,
+from streams.esp.ingest import ReportRefused
+from streams.config.settings import Secret
+from streams.api.auth import bearer_auth
+from streams.api.control import ControlPlane, NotFound, public_view
+from streams.api.inputs import (InputError, parse_create, parse_patch, parse_redrive, parse_replay,
                      parse_rotate, parse_test)
-from .server import health_app
+from streams.api.server import health_app
 
 __all__ = ["control_app"]
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import orjson
 
-from ..loopstore import LoopStore
-from ..metrics import PipelineMetrics
-from ..output import Output
-from ..records import now_ms
-from ..registry import CompactedView
-from ..topics import Topics
+from streams.kafka.loopstore import LoopStore
+from streams.metrics import PipelineMetrics
+from streams.kafka.output import Output
+from streams.kafka.records import now_ms
+from streams.kafka.registry import CompactedView
+from streams.kafka.topics import Topics
 
 __all__ = ["LoopDisabler"]
 

@@ -10,15 +10,15 @@ from senders.client import HttpClient
 from senders.engine import Dispatcher
 from senders.ssrf import SsrfPolicy
 
-from ..api.server import HttpServer, health_app
-from ..logs import setup as setup_logging
-from ..loopstore import LoopStore, parse_loop
-from ..metrics import PipelineMetrics
-from ..output import Output
-from ..registry import CompactedView
-from ..settings import Config
-from ..topics import Topics
-from .service import SenderService, retry_schedule
+from streams.api.server import HttpServer, health_app
+from streams.config.logs import setup as setup_logging
+from streams.kafka.loopstore import LoopStore, parse_loop
+from streams.metrics import PipelineMetrics
+from streams.kafka.output import Output
+from streams.kafka.registry import CompactedView
+from streams.config.settings import Config
+from streams.kafka.topics import Topics
+from streams.delivery.service import SenderService, retry_schedule
 
 __all__ = ["run_sender"]
 

@@ -15,9 +15,9 @@ import orjson
 from senders.engine import Outcome
 from senders.retry import RetrySchedule
 
-from ..enrichment import OutRecord
-from ..records import Attempt, Delivery, encode
-from ..topics import Topics
+from streams.kafka.records import OutRecord
+from streams.kafka.records import Attempt, Delivery, encode
+from streams.kafka.topics import Topics
 
 __all__ = ["Decision", "OutcomeRouter"]
 

@@ -35,18 +35,18 @@ from senders.errors import InvalidLoopDefinition
 from senders.model import LoopSettings
 from senders.retry import RetrySchedule
 
-from ..clients import confluent_config
-from ..enrichment import OutRecord
-from ..loopstore import LoopStore
-from ..metrics import PipelineMetrics
-from ..output import Output
-from ..records import Delivery, decode, now_ms
-from ..registry import CompactedView
-from ..settings import Config
-from ..topics import Topics
-from .disabling import LoopDisabler
-from .offsets import PartitionOffsets
-from .outcomes import OutcomeRouter
+from streams.kafka.clients import confluent_config
+from streams.kafka.records import OutRecord
+from streams.kafka.loopstore import LoopStore
+from streams.metrics import PipelineMetrics
+from streams.kafka.output import Output
+from streams.kafka.records import Delivery, decode, now_ms
+from streams.kafka.registry import CompactedView
+from streams.config.settings import Config
+from streams.kafka.topics import Topics
+from streams.delivery.disabling import LoopDisabler
+from streams.delivery.offsets import PartitionOffsets
+from streams.delivery.outcomes import OutcomeRouter
 
 __all__ = ["SenderService", "retry_schedule"]
 

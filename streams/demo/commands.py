@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ..settings import Config
+from streams.config.settings import Config
 
 __all__ = ["demo_group"]
 
@@ -23,7 +23,7 @@ def demo_group(config: Config) -> click.Group:
                   help="start (and at the end stop) the local broker")
     def run(receiver_port: int, rate: float, manage_broker: bool) -> None:
         """Start Kafka, topics, worker, receiver and producer; Ctrl-C stops them all."""
-        from .supervisor import run_demo
+        from streams.demo.supervisor import run_demo
 
         path = os.environ.get("FL_CONFIG") or "deploy/demo.yaml"
         raise SystemExit(run_demo(path, receiver_port, rate, manage_broker))
@@ -33,7 +33,7 @@ def demo_group(config: Config) -> click.Group:
     @click.option("--host", default="127.0.0.1", show_default=True)
     def receiver(port: int, host: str) -> None:
         """Run a receiver that prints one line per call."""
-        from .receiver import serve
+        from streams.demo.receiver import serve
 
         try:
             asyncio.run(serve(port, host))
@@ -46,7 +46,7 @@ def demo_group(config: Config) -> click.Group:
     @click.option("--profiles", default=20, show_default=True)
     def produce(rate: float, count: int, profiles: int) -> None:
         """Load demo profiles and tags, then emit opens and clicks."""
-        from .producer import produce_demo
+        from streams.demo.producer import produce_demo
 
         secret = config.esp.ref_secret
         sent = produce_demo(config.kafka, rate, count, profiles,

@@ -33,7 +33,7 @@ def rfc3339(ts: float) -> str:
 
 
 def topic_key(event: dict[str, Any]) -> str:
-    """Which raw topic family (``streams.topics.RAW_TOPICS`` key) an event belongs on."""
+    """Which raw topic family (``streams.kafka.topics.RAW_TOPICS`` key) an event belongs on."""
     return "profile" if event["type"] in ("create", "update", "delete") else event["type"]
 
 

@@ -6,10 +6,10 @@ import time
 import orjson
 from confluent_kafka import Producer
 
-from ..clients import producer_config
-from ..settings import KafkaConfig
-from ..topics import Topics
-from .events import DemoWorld, complaint_report, topic_key
+from streams.kafka.clients import producer_config
+from streams.config.settings import KafkaConfig
+from streams.kafka.topics import Topics
+from streams.demo.events import DemoWorld, complaint_report, topic_key
 
 __all__ = ["produce_demo"]
 

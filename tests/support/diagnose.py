@@ -10,7 +10,7 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams.clients import confluent_config
+from streams.kafka.clients import confluent_config
 
 from .processes import Project
 

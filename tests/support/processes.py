@@ -14,11 +14,11 @@ import orjson
 import yaml
 from confluent_kafka import Producer
 
-from streams.clients import confluent_config
-from streams.config import parse_config
-from streams.provision import create_topics
-from streams.settings import Config
-from streams.topics import Topics
+from streams.kafka.clients import confluent_config
+from streams.config.loading import parse_config
+from streams.kafka.provision import create_topics
+from streams.config.settings import Config
+from streams.kafka.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,8 +158,8 @@ class Project:
 def publish_loops(project: Project, loops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Write loop definitions (YAML-declaration shape) straight to fl.loops, as the worker
     does at start-up; returns the definitions (with their generated secrets)."""
-    from streams.declared import definition_from_decl
-    from streams.config import parse_config as _parse
+    from streams.worker.declared import definition_from_decl
+    from streams.config.loading import parse_config as _parse
 
     decls = _parse({**project.data, "loops": loops}).loops
     out = []
@@ -176,7 +176,7 @@ def delivery_for(loop_id: str, payload: dict[str, Any], event_id: str | None = N
                  profile: str = "p1") -> dict[str, Any]:
     """A fresh fl.deliveries record, as the enrich stage would write it."""
     from enrichers.routing import delivery_id
-    from streams.records import new_delivery
+    from streams.kafka.records import new_delivery
 
     event_id = event_id or str(uuid.uuid4())
     event = {"id": event_id, "type": payload.get("type", "open"), "profile": profile}

@@ -6,7 +6,7 @@ import time
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from streams.clients import confluent_config
+from streams.kafka.clients import confluent_config
 
 from .processes import Project
 

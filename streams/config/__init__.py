@@ -1,0 +1,1 @@
+"""Configuration: the typed, frozen settings, loading them from YAML + environment, logging."""

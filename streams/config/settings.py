@@ -1,0 +1,349 @@
+"""The typed, frozen shape of the configuration (see ``deploy/feedbackloops.example.yaml``).
+
+Units are in the names (``_s``, ``_ms``, ``_per_s``). ``check()`` methods raise ``ValueError``
+with ``"<key>: <problem>"``; :mod:`streams.config.loading` prefixes the section.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "ApiConfig", "BatchDecl", "Config", "EspConfig", "EspDatabase", "KafkaConfig", "LoopDecl",
+    "Secret", "SecurityConfig",
+    "SenderConfig", "WorkerConfig",
+]
+
+
+class Secret:
+    """A string that never prints: ``str()``/``repr()`` give ``'***'``; ``reveal()`` gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = lambda self: "***"  # noqa: E731
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where Kafka is and how our topics are laid out."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    #: partitions of every keyed topic; raw topics and fl.ref.profiles must share it.
+    partitions: int = 8
+    replication_factor: int = 1
+    #: retention of the raw topics (the replay window); at least 7 days.
+    raw_retention_hours: float = 168.0
+    dead_retention_days: float = 30.0
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: Secret | None = None
+    ssl_cafile: str = ""
+
+    def check(self) -> None:
+        if not self.bootstrap_servers.strip():
+            raise ValueError("bootstrap_servers: must name at least one host:port")
+        for server in self.bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"bootstrap_servers: {server.strip()!r} is not host:port")
+        if self.partitions < 1:
+            raise ValueError(f"partitions: must be >= 1, got {self.partitions}")
+        if self.replication_factor < 1:
+            raise ValueError(f"replication_factor: must be >= 1, got {self.replication_factor}")
+        if self.raw_retention_hours < 168:
+            raise ValueError("raw_retention_hours: the replay window needs >= 168 (7 days), "
+                             f"got {self.raw_retention_hours:g}")
+        if self.security_protocol.startswith("SASL") and not self.sasl_username:
+            raise ValueError("sasl_username: required with security_protocol "
+                             f"{self.security_protocol}")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """The Faust worker (enrichment, routing, tables)."""
+
+    app_id: str = "feedbackloops"
+    store: Literal["rocksdb", "memory"] = "rocksdb"
+    data_dir: str = "var/worker"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    json_logs: bool = False
+    #: raw events of a newly assigned partition wait at most this long for that partition's
+    #: profile snapshots to be read (see streams/worker/bootstrap.py).
+    profile_bootstrap_timeout_s: float = 300.0
+    #: RocksDB block cache per profile-table partition, MiB (memory = partitions x this + 16).
+    rocksdb_block_cache_mb: int = 16
+    #: event loop of the worker and the sender processes: uvloop (C, less CPU per event) or
+    #: the standard library's asyncio (for debugging).
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    #: a worker that stops heartbeating (killed, host lost) loses its partitions after this
+    #: long; they stall until then (Faust's default is 60 s)
+    session_timeout_s: float = 15.0
+
+    def check(self) -> None:
+        if not self.app_id or any(c.isspace() for c in self.app_id):
+            raise ValueError(f"app_id: must be a non-empty name without spaces, got {self.app_id!r}")
+        if self.profile_bootstrap_timeout_s < 0:
+            raise ValueError("profile_bootstrap_timeout_s: must be >= 0, got "
+                             f"{self.profile_bootstrap_timeout_s:g}")
+        if not 6 <= self.session_timeout_s <= 300:
+            raise ValueError("session_timeout_s: must be 6..300 (6 s is the broker's default "
+                             f"minimum), got {self.session_timeout_s:g}")
+        if not 1 <= self.rocksdb_block_cache_mb <= 4096:
+            raise ValueError("rocksdb_block_cache_mb: must be 1..4096, got "
+                             f"{self.rocksdb_block_cache_mb}")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The control API (served by the worker)."""
+
+    bind: str = "127.0.0.1"
+    port: int = 6066
+    #: bearer tokens accepted on every route but /healthz, /readyz, /metrics.
+    tokens: tuple[Secret, ...] = ()
+
+    def check(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port: must be 0..65535, got {self.port}")
+        for token in self.tokens:
+            if len(token.reveal()) < 16:
+                raise ValueError("tokens: every token needs at least 16 characters")
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    """The delivery engine, its retry policy, and the limits a loop inherits by default."""
+
+    metrics_bind: str = "127.0.0.1"
+    #: /metrics, /healthz, /readyz of a sender process; 0 picks a free port.
+    metrics_port: int = 6067
+    # -- per-loop defaults (a loop may set its own) --
+    timeout_s: float = 10.0
+    max_in_flight: int = 32
+    rate_per_s: float = 200.0
+    # -- retries --
+    retry_schedule_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    retry_jitter: float = 0.2
+    #: a Retry-After longer than this is cut to it.
+    max_retry_after_s: float = 36000.0
+    #: a delivery older than this goes to dead letters instead of another retry.
+    max_age_s: float = 172800.0
+    # -- endpoint health --
+    breaker_failures: int = 5
+    breaker_open_s: float = 30.0
+    #: a loop failing continuously this long is disabled (with an operational event).
+    disable_after_s: float = 86400.0
+    # -- process-wide bounds --
+    #: HTTP requests in flight per sender process, all loops together.
+    process_max_in_flight: int = 1024
+    #: deliveries read but not finished, per partition, before that partition pauses (it
+    #: resumes below 75 %); bounds memory at roughly 3 KiB per pending delivery.
+    max_pending_per_partition: int = 5000
+    #: when a loop's queue would take longer than this to drain (queued deliveries x its
+    #: recent call duration / its in-flight cap, or / its rate), new deliveries for it are
+    #: deferred to the first retry tier (not an attempt), so a slow or hanging endpoint cannot
+    #: fill its partitions and stall the healthy loops sharing them.
+    defer_after_s: float = 30.0
+
+    def check(self) -> None:
+        if not 0.1 <= self.timeout_s <= 120:
+            raise ValueError(f"timeout_s: must be in [0.1, 120], got {self.timeout_s:g}")
+        if not 1 <= self.max_in_flight <= 1000:
+            raise ValueError(f"max_in_flight: must be 1..1000, got {self.max_in_flight}")
+        if not 0 < self.rate_per_s <= 100000:
+            raise ValueError(f"rate_per_s: must be in (0, 100000], got {self.rate_per_s:g}")
+        if not self.retry_schedule_s or any(d <= 0 for d in self.retry_schedule_s):
+            raise ValueError("retry_schedule_s: needs at least one delay, all > 0")
+        if list(self.retry_schedule_s) != sorted(self.retry_schedule_s):
+            raise ValueError("retry_schedule_s: delays must not decrease")
+        if not 0 < self.breaker_open_s <= 3600:
+            raise ValueError(f"breaker_open_s: must be in (0, 3600], got {self.breaker_open_s:g}")
+        if self.max_age_s <= 0:
+            raise ValueError(f"max_age_s: must be > 0, got {self.max_age_s:g}")
+        if self.max_retry_after_s <= 0:
+            raise ValueError(f"max_retry_after_s: must be > 0, got {self.max_retry_after_s:g}")
+        if self.disable_after_s <= 0:
+            raise ValueError(f"disable_after_s: must be > 0, got {self.disable_after_s:g}")
+        if self.defer_after_s <= 0:
+            raise ValueError(f"defer_after_s: must be > 0, got {self.defer_after_s:g}")
+        if not 0 <= self.retry_jitter < 1:
+            raise ValueError(f"retry_jitter: must be in [0, 1), got {self.retry_jitter:g}")
+        for name in ("breaker_failures", "process_max_in_flight", "max_pending_per_partition"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """Outbound safety: which otherwise-refused networks the operator allows."""
+
+    #: CIDR ranges exempt from the SSRF guard (tests and the demo allow 127.0.0.0/8).
+    allow_networks: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        for i, net in enumerate(self.allow_networks):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"allow_networks[{i}]: {net!r} is not a CIDR range") from None
+
+
+ComplaintBehaviour = Literal["nothing", "remove", "update"]
+
+
+def _check_behaviour(on_complaint: str, fields: dict[str, str]) -> None:
+    if on_complaint == "update" and not fields:
+        raise ValueError("fields: on_complaint: update needs the field values to set")
+    if on_complaint != "update" and fields:
+        raise ValueError(f"fields: only used with on_complaint: update, not {on_complaint}")
+
+
+@dataclass(frozen=True)
+class EspDatabase:
+    """A database's unsubscribe behaviour for spam complaints (Copernica's setting)."""
+
+    database: str
+    on_complaint: ComplaintBehaviour = "nothing"
+    #: with ``update``: the profile fields to set, e.g. ``{newsletter: "no"}``
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not self.database:
+            raise ValueError("database: must not be empty")
+        _check_behaviour(self.on_complaint, self.fields)
+
+
+@dataclass(frozen=True)
+class EspConfig:
+    """ESP feedback loops: ARF complaints and DSN bounces from ``fl.esp.reports``.
+
+    Reports map to profiles through the ``X-FL-Ref`` header the platform puts into every
+    message it sends, signed with ``ref_secret`` (so a forged report cannot unsubscribe or
+    delete anyone). Without a secret, reports go to ``fl.invalid``.
+    """
+
+    ref_secret: Secret | None = None
+    #: secrets used before ``ref_secret``: references signed with them are still accepted
+    #: (complaints about mail sent before a change arrive for weeks)
+    previous_ref_secrets: tuple[Secret, ...] = ()
+    #: the behaviour of databases not listed in ``databases``
+    on_complaint: ComplaintBehaviour = "nothing"
+    fields: dict[str, str] = field(default_factory=dict)
+    databases: tuple[EspDatabase, ...] = ()
+    #: larger reports are refused (CLI/API) or sent to fl.invalid; at most Kafka's default
+    #: record size limit (1 MiB) minus headroom
+    max_report_bytes: int = 1_000_000
+
+    def check(self) -> None:
+        if self.ref_secret is not None and len(self.ref_secret.reveal()) < 16:
+            raise ValueError("ref_secret: needs at least 16 characters")
+        if self.previous_ref_secrets and self.ref_secret is None:
+            raise ValueError("previous_ref_secrets: set ref_secret too (the current secret)")
+        _check_behaviour(self.on_complaint, self.fields)
+        seen: set[str] = set()
+        for i, db in enumerate(self.databases):
+            if db.database in seen:
+                raise ValueError(f"databases[{i}].database: {db.database!r} is listed twice")
+            seen.add(db.database)
+        if not 1024 <= self.max_report_bytes <= 1_000_000:
+            raise ValueError(f"max_report_bytes: must be 1024..1000000, got "
+                             f"{self.max_report_bytes}")
+
+    def behaviour(self, database: str) -> tuple[ComplaintBehaviour, dict[str, str]]:
+        for db in self.databases:
+            if db.database == database:
+                return db.on_complaint, db.fields
+        return self.on_complaint, self.fields
+
+
+@dataclass(frozen=True)
+class BatchDecl:
+    """json-batch: up to ``max_events`` per call, or what arrived within ``max_wait_ms``."""
+
+    max_events: int = 100
+    max_wait_ms: int = 1000
+
+    def check(self) -> None:
+        if not 1 <= self.max_events <= 1000:
+            raise ValueError(f"max_events: must be 1..1000, got {self.max_events}")
+        if not 1 <= self.max_wait_ms <= 60000:
+            raise ValueError(f"max_wait_ms: must be 1..60000, got {self.max_wait_ms}")
+
+
+@dataclass(frozen=True)
+class LoopDecl:
+    """A feedback loop declared in the YAML file (published to fl.loops at start-up).
+
+    ``trusted: true`` records the operator's word for URL ownership (validation method
+    ``operator``); otherwise the loop waits for file or DNS validation like an API loop.
+    Limits left out take the ``sender`` section's defaults.
+    """
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    database: str | None = None
+    collection: str | None = None
+    encoding: Literal["json", "form", "json-batch"] = "json"
+    fields: tuple[str, ...] | None = None
+    batch: BatchDecl = field(default_factory=BatchDecl)
+    rate_per_s: float | None = None
+    max_in_flight: int | None = None
+    timeout_s: float | None = None
+    secret: Secret | None = None
+    trusted: bool = False
+
+    def check(self) -> None:
+        if not self.id or len(self.id) > 64 or not all(c.isalnum() or c in "-_." for c in self.id):
+            raise ValueError(f"id: 1-64 letters, digits, '-', '_' or '.', got {self.id!r}")
+        if not (self.url.startswith("http://") or self.url.startswith("https://")):
+            raise ValueError(f"url: must be an http(s) URL, got {self.url!r}")
+        if not self.events:
+            raise ValueError("events: name at least one event type")
+        if self.secret is not None and not self.secret.reveal().startswith("whsec_"):
+            raise ValueError("secret: must start with 'whsec_' (Standard Webhooks format)")
+        # the bounds of schemas/loop.json: a loop outside them would be skipped by every process
+        if self.rate_per_s is not None and not 0 < self.rate_per_s <= 100000:
+            raise ValueError(f"rate_per_s: must be in (0, 100000], got {self.rate_per_s:g}")
+        if self.max_in_flight is not None and not 1 <= self.max_in_flight <= 1000:
+            raise ValueError(f"max_in_flight: must be 1..1000, got {self.max_in_flight}")
+        if self.timeout_s is not None and not 0.1 <= self.timeout_s <= 120:
+            raise ValueError(f"timeout_s: must be in [0.1, 120], got {self.timeout_s:g}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a process needs, validated once at start-up."""
+
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    sender: SenderConfig = field(default_factory=SenderConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    esp: EspConfig = field(default_factory=EspConfig)
+    loops: tuple[LoopDecl, ...] = ()
+
+    def check(self) -> None:
+        seen: set[str] = set()
+        for i, loop in enumerate(self.loops):
+            if loop.id in seen:
+                raise ValueError(f"loops[{i}].id: duplicate loop id {loop.id!r}")
+            seen.add(loop.id)

@@ -1,0 +1,1 @@
+"""Kafka adapters: clients, topics, the producer, compacted-topic views, the loop store, records."""

@@ -1,0 +1,92 @@
+"""The records the stages exchange on Kafka: deliveries (with their attempts), invalid input.
+
+A delivery travels ``fl.deliveries`` -> (``fl.deliveries.retry.<tier>``)* -> done or
+``fl.deliveries.dead``; the same JSON document grows an ``attempts`` list on the way.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple, TypedDict
+
+import orjson
+
+__all__ = ["Attempt", "Delivery", "OutRecord", "delivery_key", "invalid_headers", "new_delivery",
+           "now_ms", "decode", "encode"]
+
+
+class Attempt(TypedDict, total=False):
+    n: int
+    at_ms: int
+    outcome: str            # delivered | retry | dead | gone
+    status: int | None
+    error: str | None       # error class, e.g. "RequestTimeout", "ServerError"
+    reason: str
+    latency_ms: float
+
+
+class Delivery(TypedDict, total=False):
+    delivery_id: str
+    loop_id: str
+    event_id: str
+    event_type: str
+    profile: str | None
+    source_ts_ms: int       # when the raw event was produced (Kafka timestamp)
+    routed_ms: int
+    payload: dict[str, Any]
+    attempts: list[Attempt]
+    not_before_ms: int      # retry tiers: not to be sent before this time
+    deferrals: int          # times moved to a tier without an attempt (loop busy)
+    final_reason: str       # dead letters only
+    dead_ms: int
+    redrives: int           # times put back from the dead letters
+
+
+class OutRecord(NamedTuple):
+    """One record to produce: topic, key, value (None = tombstone), headers."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_delivery(delivery_id: str, loop_id: str, event: dict[str, Any],
+                 payload: dict[str, Any], source_ts_ms: int) -> Delivery:
+    return {
+        "delivery_id": delivery_id, "loop_id": loop_id, "event_id": event["id"],
+        "event_type": event["type"], "profile": event.get("profile"),
+        "source_ts_ms": source_ts_ms, "routed_ms": now_ms(), "payload": payload,
+        "attempts": [],
+    }
+
+
+def delivery_key(loop_id: str, event: dict[str, Any]) -> bytes:
+    """``loop id | profile id (else recipient)``: spreads one loop over all partitions."""
+    who = event.get("profile") or event.get("recipient") or event["id"]
+    return f"{loop_id}|{who}".encode()
+
+
+def encode(delivery: Delivery) -> bytes:
+    return orjson.dumps(delivery)
+
+
+def decode(data: bytes) -> Delivery:
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict) or "delivery_id" not in doc or "loop_id" not in doc:
+        raise ValueError("not a delivery record")
+    return doc  # type: ignore[return-value]
+
+
+def invalid_headers(reason: str, topic: str, partition: int, offset: int,
+                    field: str | None = None) -> list[tuple[str, bytes]]:
+    """Headers of an ``fl.invalid`` record; its key and value are the original bytes."""
+    headers = [("fl-reason", reason.encode()), ("fl-source-topic", topic.encode()),
+               ("fl-source-partition", str(partition).encode()),
+               ("fl-source-offset", str(offset).encode())]
+    if field:
+        headers.append(("fl-field", field.encode()))
+    return headers

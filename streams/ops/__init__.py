@@ -1,0 +1,1 @@
+"""Operator tools: bulk loads, re-drive of dead letters, fl.invalid listing and replay."""

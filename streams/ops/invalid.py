@@ -1,0 +1,125 @@
+"""Read and replay ``fl.invalid``: the records the worker could not use, with the reason.
+
+An ``fl.invalid`` record is the original key and value, with headers naming the reason, the
+field and the source topic, partition and offset (:func:`streams.kafka.records.invalid_headers`).
+:func:`recent` lists the newest; :func:`replay` writes matching ones back to their source
+topic, byte for byte, with an ``fl-replay`` header naming where they were parked. Use it after a
+fix that makes them acceptable: a release that accepts what the schema refused, a bug fixed
+(reason ``internal error ...``), an ESP report whose reference secret was configured late.
+
+A replayed record keeps its key, so it lands on the partition it came from, next to its
+profile. It is processed *now*: a replayed profile edit is applied after newer edits of that
+profile, so filter by topic when that matters. Records stay in ``fl.invalid`` (an append-only
+log); replaying the same window twice writes twice, and a record that is still invalid is
+parked again. Count first with ``dry_run``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from confluent_kafka import Message, Producer
+
+from streams.kafka.clients import producer_config, read_window
+from streams.kafka.records import now_ms
+from streams.config.settings import KafkaConfig
+from streams.kafka.topics import Topics
+
+__all__ = ["ReplayReport", "describe", "recent", "replay", "replayable_topics"]
+
+#: characters of the original value shown when listing
+SHOWN_VALUE_CHARS = 2048
+
+
+@dataclass
+class ReplayReport:
+    """What a replay found and wrote."""
+
+    scanned: int = 0
+    matched: int = 0
+    written: int = 0
+    #: matched records whose source is not a topic the worker reads (not written)
+    skipped: int = 0
+    topics: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def replayable_topics(topics: Topics) -> frozenset[str]:
+    """The topics the worker reads: the only ones a replay writes to."""
+    return frozenset({*topics.raw.values(), topics.ref_profiles, topics.esp_reports})
+
+
+def describe(msg: Message) -> dict[str, Any]:
+    """One ``fl.invalid`` record as the API shows it."""
+    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (msg.headers() or [])}
+    value = msg.value()
+    text = value.decode("utf-8", "replace") if value is not None else None
+    key = msg.key()
+
+    def number(name: str) -> int | None:
+        raw = headers.get(name, "")
+        return int(raw) if raw.lstrip("-").isdigit() else None
+
+    return {
+        "reason": headers.get("fl-reason", ""),
+        "field": headers.get("fl-field"),
+        "source": {"topic": headers.get("fl-source-topic"),
+                   "partition": number("fl-source-partition"),
+                   "offset": number("fl-source-offset")},
+        "invalid_ms": msg.timestamp()[1],
+        "key": key.decode("utf-8", "replace") if key is not None else None,
+        "value": text[:SHOWN_VALUE_CHARS] if text is not None else None,
+        "value_bytes": len(value) if value is not None else 0,
+        "replayed_from": headers.get("fl-replay"),
+        "at": {"partition": msg.partition(), "offset": msg.offset()},
+    }
+
+
+def _matches(doc: dict[str, Any], topic: str | None, reason: str | None) -> bool:
+    if topic is not None and doc["source"]["topic"] != topic:
+        return False
+    return reason is None or reason.lower() in doc["reason"].lower()
+
+
+def recent(kafka: KafkaConfig, topics: Topics, topic: str | None = None,
+           reason: str | None = None, limit: int = 20, scan: int = 20000,
+           timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """Up to ``limit`` newest invalid records from source ``topic`` whose reason contains
+    ``reason`` (case-insensitive), among the last ``scan`` of each partition."""
+    found = [doc for doc in map(describe, read_window(kafka, topics.invalid, last=scan,
+                                                      timeout_s=timeout_s))
+             if _matches(doc, topic, reason)]
+    found.sort(key=lambda d: d["invalid_ms"], reverse=True)
+    return found[:limit]
+
+
+def replay(kafka: KafkaConfig, topics: Topics, topic: str | None = None,
+           reason: str | None = None, since_ms: int | None = None, until_ms: int | None = None,
+           dry_run: bool = False, timeout_s: float = 60.0) -> ReplayReport:
+    """Write the invalid records parked in [since, until) from source ``topic`` whose reason
+    contains ``reason`` back to their source topics (see the module docstring)."""
+    report = ReplayReport()
+    until_ms = until_ms if until_ms is not None else now_ms()
+    allowed = replayable_topics(topics)
+    producer = None if dry_run else Producer(producer_config(kafka, **{"linger.ms": 20}))
+    for msg in read_window(kafka, topics.invalid, since_ms, timeout_s=timeout_s):
+        report.scanned += 1
+        doc = describe(msg)
+        if doc["invalid_ms"] >= until_ms or not _matches(doc, topic, reason):
+            continue
+        report.matched += 1
+        source = doc["source"]["topic"]
+        if source not in allowed:
+            report.skipped += 1
+            continue
+        report.topics[source] = report.topics.get(source, 0) + 1
+        if producer is not None:
+            where = f"{topics.invalid}/{msg.partition()}/{msg.offset()}"
+            producer.produce(source, msg.value(), msg.key(), headers=[("fl-replay", where)])
+            producer.poll(0)
+            report.written += 1
+    if producer is not None and producer.flush(timeout_s):
+        raise RuntimeError("not every replayed record was acknowledged by Kafka")
+    return report

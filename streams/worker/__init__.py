@@ -1,0 +1,1 @@
+"""The worker: the Faust app and its agents (validate, keep profiles, enrich, route)."""

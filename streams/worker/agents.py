@@ -1,0 +1,99 @@
+"""The Faust agents: profile snapshots, the enrich agent over every raw topic, ESP reports.
+
+Both write the profile table from inside stream iteration (as Faust requires). Acks are
+manual: an event is acked only when every record it caused (deliveries, or its ``fl.invalid``
+record) is acknowledged by Kafka, and after every earlier event of its partition
+(:mod:`streams.worker.acks`), so Faust never commits past an event whose outcome is not durable.
+Raw partitions open only once that partition's snapshots are read (:mod:`streams.worker.bootstrap`).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, cast
+
+import faust
+
+from streams.worker.acks import InOrderAcks
+from streams.worker.bootstrap import GatedConsumer
+from streams.worker.runtime import WorkerRuntime
+from streams.config.settings import Config
+from streams.kafka.topics import Topics
+
+__all__ = ["attach_agents"]
+
+
+def _replay_mark(headers: Any) -> list[tuple[str, bytes]]:
+    """The ``fl-replay`` header of a record replayed from fl.invalid (Faust gives headers as
+    a list of pairs or a mapping)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return [(k, v) for k, v in pairs if k == "fl-replay"]
+
+
+def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: WorkerRuntime) -> None:
+    app.transport.Consumer = GatedConsumer  # type: ignore[misc]
+    raw = app.topic(*topics.raw.values(), key_serializer="raw", value_serializer="raw")
+    snapshots = app.topic(topics.ref_profiles, key_serializer="raw", value_serializer="raw")
+    esp_reports = app.topic(topics.esp_reports, key_serializer="raw", value_serializer="raw")
+    profiles = app.Table(
+        "profiles", partitions=config.kafka.partitions, key_type=bytes, value_type=bytes,
+        # Faust's defaults (a 2 GiB block cache and 3 x 64 MiB write buffers per partition
+        # database) would not fit the worker's memory budget; these are per partition.
+        options={"block_cache_size": config.worker.rocksdb_block_cache_mb * 2**20,
+                 "write_buffer_size": 8 * 2**20, "max_write_buffer_number": 2},
+        changelog_topic=app.topic(topics.profiles_changelog, partitions=config.kafka.partitions,
+                                  key_serializer="raw", value_serializer="raw", compacting=True))
+    bootstrap = runtime.bootstrap
+
+    async def consume(stream: faust.StreamT[bytes], snapshot_agent: bool = False,
+                      esp: bool = False) -> None:
+        await runtime.start()
+        handle = runtime.esp.handle if esp else runtime.enricher.handle
+        send = runtime.output.send
+        invalid = topics.invalid
+        acks = InOrderAcks()
+        async for event in stream.noack().events():
+            m = event.message
+            records = handle(m.topic, m.partition, m.offset, int(m.timestamp * 1000),
+                             m.key, m.value, profiles)
+            if snapshot_agent:
+                bootstrap.read(m.partition, m.offset)
+            done = acks.track(m.tp, event.ack, len(records))
+            for record in records:
+                headers = record.headers
+                if record.topic == invalid and m.headers:  # a replayed record failed again
+                    headers = [*(headers or ()), *_replay_mark(m.headers)]
+                send(record.topic, record.key, record.value, done, headers)
+
+    @app.agent(snapshots, name="profile-snapshots")
+    async def profile_snapshots(stream: faust.StreamT[bytes]) -> None:
+        await consume(stream, snapshot_agent=True)
+
+    @app.agent(raw, name="enrich")
+    async def enrich(stream: faust.StreamT[bytes]) -> None:
+        await consume(stream)
+
+    @app.agent(esp_reports, name="esp-reports")
+    async def parse_esp_reports(stream: faust.StreamT[bytes]) -> None:
+        await consume(stream, esp=True)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        bootstrap.assigned(cast(GatedConsumer, app.consumer), assigned)
+
+    @app.task
+    async def open_bootstrapped_partitions() -> None:
+        # app.rebalancing ends after Faust's post-rebalance seek to committed offsets
+        await bootstrap.run(cast(GatedConsumer, app.consumer), settled=lambda: not app.rebalancing)
+
+    sources = {*topics.raw.values(), topics.ref_profiles}
+
+    @app.timer(5.0)
+    async def report_lag() -> None:
+        """fl_consumer_lag for the owned source partitions: end offset - committed offset."""
+        monitor = app.monitor
+        for tp in app.consumer.assignment():
+            if tp.topic in sources:
+                end = monitor.tp_end_offsets.get(tp)
+                done = monitor.tp_committed_offsets.get(tp)
+                if end is not None:
+                    lag = max(0, end - (done if done is not None else 0))
+                    runtime.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)

@@ -1,0 +1,86 @@
+"""The Faust application: settings from the configuration, the agents, the HTTP server."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import faust
+
+from streams.worker.agents import attach_agents
+from senders.client import HttpClient
+from senders.ssrf import SsrfPolicy
+
+from streams.api.control import ControlPlane
+from streams.api.routes import control_app
+from streams.api.server import HttpServer, serve_forever
+from streams.kafka.clients import faust_broker_settings
+from streams.esp.ingest import api_ingest
+from streams.config.logs import dict_config
+from streams.metrics import PipelineMetrics
+from streams.worker.ordering import TimestampOrder
+from streams.worker.runtime import WorkerRuntime
+from streams.config.settings import Config
+from streams.kafka.topics import Topics
+
+__all__ = ["build_app"]
+
+
+def build_app(config: Config) -> faust.App:
+    """A Faust app for ``config`` with every agent of the pipeline attached."""
+    topics = Topics.for_config(config)
+    store = "rocksdb://" if config.worker.store == "rocksdb" else "memory://"
+    datadir = Path(config.worker.data_dir).resolve()
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        config.worker.app_id,
+        **faust_broker_settings(config.kafka),
+        store=store,
+        datadir=str(datadir),
+        topic_partitions=config.kafka.partitions,
+        topic_replication_factor=config.kafka.replication_factor,
+        # `feedbackloops topics create` provisions every topic, Faust's changelog included.
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        # Our own aiohttp server serves /metrics and the control plane; Faust's web server
+        # stays off, and if someone turns it on it binds loopback, not 0.0.0.0.
+        web_enabled=False,
+        web_bind="127.0.0.1",
+        web_port=config.api.port or 6066,
+        autodiscover=False,
+        producer_acks=-1,
+        # a killed worker's partitions move after session_timeout_s, not Faust's 60 s
+        broker_session_timeout=config.worker.session_timeout_s,
+        broker_heartbeat_interval=config.worker.session_timeout_s / 5,
+        broker_rebalance_timeout=max(30.0, 2 * config.worker.session_timeout_s),
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+        ConsumerScheduler=TimestampOrder.preferring(topics.raw["profile"], topics.ref_profiles),
+        **({"logging_config": dict_config(config.worker.log_level, True)}
+           if config.worker.json_logs else {}),
+    )
+    runtime = WorkerRuntime(config, topics, PipelineMetrics.shared())
+    attach_agents(app, config, topics, runtime)
+
+    @app.task
+    async def http_server() -> None:
+        client = HttpClient(SsrfPolicy(config.security.allow_networks))
+        await client.start()
+        control = ControlPlane(runtime.loop_store, client, config.sender, config.kafka, topics)
+        server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready,
+                                        api_ingest(runtime.output, topics.esp_reports,
+                                                   config.esp.max_report_bytes)),
+                            config.api.bind, config.api.port, "worker api")
+
+        async def forever() -> None:
+            await runtime.start()
+            await asyncio.Event().wait()
+
+        try:
+            await serve_forever(server, forever)
+        finally:
+            await client.close()
+            await runtime.stop()  # flush what the agents produced before Faust exits
+
+    return app

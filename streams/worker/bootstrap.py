@@ -1,0 +1,177 @@
+"""Raw events wait until their partition's profile snapshots are read (cold start, backlog).
+
+When a worker is assigned partition ``p``, it notes where ``fl.ref.profiles[p]`` ends and
+keeps the raw topics' partition ``p`` paused (:class:`GatedConsumer`) until the snapshot agent
+has read up to there. So after an outage a backlog of opens is not enriched before the backlog
+of profile snapshots that precedes it. Only fetching is held back — no agent blocks, so
+nothing else starves. After ``timeout_s`` the partition opens anyway, with a warning: a stuck
+snapshot topic must not stop delivery forever.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable, Iterable, Mapping
+
+from confluent_kafka import Consumer, TopicPartition
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
+
+from streams.kafka.clients import confluent_config
+from streams.config.settings import KafkaConfig
+
+__all__ = ["GatedConsumer", "ProfileBootstrap"]
+
+log = logging.getLogger(__name__)
+
+
+class GatedConsumer(AIOKafkaConsumer):
+    """Faust's aiokafka consumer, plus partitions held paused until :meth:`ungate`.
+
+    Faust resumes every partition after a rebalance; gated ones stay paused through that.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gated: set[TP] = set()
+
+    def gate(self, tps: Iterable[TP]) -> None:
+        tps = set(tps)
+        self.gated |= tps
+        self.pause_partitions(tps)
+
+    async def ungate(self, tps: Iterable[TP], committed: Mapping[str, int]) -> None:
+        """Resume fetching ``tps`` (one partition number) from the group's committed offset
+        (``committed``, per topic, read from the broker: Faust's own record of it may not be
+        loaded yet). Records fetched for a gated partition around a rebalance are dropped by
+        Faust's ``getmany`` (it skips partitions that are not active), so the position is set
+        back to be sure none is skipped."""
+        tps = set(tps) & self.gated
+        fresh = [tp for tp in tps if committed.get(tp.topic, -1) < 0]
+        # nothing committed yet: start where auto_offset_reset="earliest" starts
+        starts = await self.earliest_offsets(*fresh) if fresh else {}
+        positions = {}
+        for tp in tps:
+            offset = committed.get(tp.topic, -1)
+            positions[tp] = offset if offset >= 0 else starts[tp]
+        # seek while still paused (a fetch between resume and seek would be processed, then
+        # read again), on the consumer's own thread: aiokafka is not thread-safe, and
+        # Faust's plain seek() runs on the caller's thread (a fetch raced it: KeyError)
+        if positions:
+            await self.seek_wait(positions)
+        self.gated -= tps
+        super().resume_partitions(tps)
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        super().resume_partitions({tp for tp in tps if tp not in self.gated})
+
+    def _set_active_tps(self, tps: set[TP]) -> set[TP]:
+        active = super()._set_active_tps(tps)
+        active.difference_update(self.gated)
+        return active
+
+
+class ProfileBootstrap:
+    """Per partition: the offset of fl.ref.profiles the snapshot agent must reach."""
+
+    def __init__(self, kafka: KafkaConfig, topic: str, raw_topics: Iterable[str], group_id: str,
+                 timeout_s: float) -> None:
+        self.topic = topic
+        self.raw_topics = tuple(raw_topics)
+        self.timeout_s = timeout_s
+        self._kafka = kafka
+        self._group_id = group_id
+        self._read_up_to: dict[int, int] = {}
+        self._waiting: dict[int, tuple[float, int | None]] = {}  # partition -> (since, target)
+        self._query: Consumer | None = None
+
+    def assigned(self, consumer: GatedConsumer, tps: Iterable[TP]) -> None:
+        """Gate the raw partitions matching the snapshot partitions just assigned."""
+        assigned = set(tps)
+        consumer.gated &= assigned
+        partitions = {tp.partition for tp in assigned if tp.topic == self.topic}
+        now = time.monotonic()
+        for p in partitions:
+            self._waiting[p] = (now, None)
+        consumer.gate(tp for tp in assigned if tp.topic in self.raw_topics and tp.partition in partitions)
+
+    def read(self, partition: int, offset: int) -> None:
+        """The snapshot agent finished the record at ``offset``."""
+        self._read_up_to[partition] = offset
+
+    async def run(self, consumer: GatedConsumer,
+                  settled: Callable[[], bool] = lambda: True) -> None:
+        """Open each gated partition once its snapshots are read (forever; a Faust task).
+
+        Read means: the snapshot agent finished the record before the target, or our group's
+        committed offset reached the target (another worker read them before a rebalance handed
+        the partition over, so nothing is left for ours to read).
+
+        Nothing opens until ``settled()``: after a rebalance Faust seeks every stream partition
+        to its committed offset and resets its own read positions once table recovery is done.
+        A partition already open and read from at that moment had records processed twice,
+        others skipped as "already read" and a "gap" counted as acknowledged, so a commit could
+        pass an event never processed (seen in the kill test: one event lost, another
+        partition's commits stuck)."""
+        last_check = 0.0
+        while True:
+            if not settled():
+                await asyncio.sleep(0.05)
+                continue
+            recheck = time.monotonic() - last_check > 1.0
+            if recheck:
+                last_check = time.monotonic()
+            for p, (since, target) in list(self._waiting.items()):
+                try:
+                    await self._step(consumer, p, since, target, recheck, settled)
+                except Exception as exc:  # a busy broker, a rebalance meanwhile: next round
+                    log.warning("partition %d: opening after the profile bootstrap failed "
+                                "(%s: %s); retrying", p, type(exc).__name__, exc)
+            await asyncio.sleep(0.05)
+
+    async def _step(self, consumer: GatedConsumer, p: int, since: float, target: int | None,
+                    recheck: bool, settled: Callable[[], bool]) -> None:
+        """One round for gated partition ``p``: learn its target, open it once read (or late)."""
+        if target is None:
+            target = await asyncio.to_thread(self._end_unless_committed, p)
+            if self._waiting.get(p) != (since, None):  # revoked or reassigned meanwhile
+                return
+            self._waiting[p] = (since, target)
+        read = self._read_up_to.get(p, -1) >= target - 1
+        if not read and recheck:
+            committed = await asyncio.to_thread(self._committed, [self.topic], p)
+            read = committed[self.topic] >= target
+        late = time.monotonic() - since > self.timeout_s
+        if not (read or late):
+            return
+        if late:
+            log.warning("%s[%d] not read up to offset %d within %.0fs; enriching anyway",
+                        self.topic, p, target, self.timeout_s)
+        committed = await asyncio.to_thread(self._committed, self.raw_topics, p)
+        if self._waiting.get(p) != (since, target) or not settled():  # a rebalance meanwhile
+            return
+        await consumer.ungate([tp for tp in consumer.gated if tp.partition == p], committed)
+        if self._waiting.get(p) == (since, target):
+            del self._waiting[p]
+
+    def _end_unless_committed(self, partition: int) -> int:
+        """The partition's end now, or -1 when our group already committed past it."""
+        low, high = self._client().get_watermark_offsets(TopicPartition(self.topic, partition),
+                                                         timeout=10)
+        committed = self._committed([self.topic], partition)[self.topic]
+        return -1 if high <= low or committed >= high else high
+
+    def _committed(self, topics: Iterable[str], partition: int) -> dict[str, int]:
+        """Our group's committed offsets of ``partition`` of each topic (-1001: none)."""
+        found = self._client().committed([TopicPartition(t, partition) for t in topics],
+                                         timeout=10)
+        return {tp.topic: int(tp.offset) for tp in found}
+
+    def _client(self) -> Consumer:
+        """One query client for the process (calls come one at a time from :meth:`run`);
+        never a group member: it only reads the group's committed offsets and watermarks."""
+        if self._query is None:
+            self._query = Consumer(confluent_config(self._kafka, **{
+                "group.id": self._group_id, "enable.auto.commit": False}))
+        return self._query

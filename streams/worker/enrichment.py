@@ -1,0 +1,146 @@
+"""One raw record in, the records it causes out: the enrich stage without Faust.
+
+:class:`Enricher` validates a raw event, applies profile edits to the profile table, enriches
+the event with profile and tags, and routes it to every matching loop. It returns the records
+to produce (deliveries, or one ``fl.invalid`` record) and never raises for bad input. The Faust
+agent in :mod:`streams.worker.agents` feeds it and produces what it returns.
+
+Unknown profiles: the event is delivered at once with what is known and ``profile_known:
+false`` (and counted in ``fl_profile_missing_total``). Waiting would block the partition behind
+it, and an event held in memory would be lost on a crash. Edits and opens of one profile share
+a partition number and are read by one agent in fetch order, so an edit produced before an open
+is applied first.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, MutableMapping
+
+import orjson
+
+from enrichers.enrich import enrich
+from enrichers.profiles import apply_edit
+from enrichers.routing import LoopIndex, delivery_id, route
+from schemas.validation import InvalidRecord, parse_profile, parse_raw_event
+
+from streams.metrics import PipelineMetrics
+from streams.kafka.records import OutRecord, delivery_key, encode, invalid_headers, new_delivery
+from streams.kafka.registry import CompactedView
+from streams.kafka.topics import Topics
+
+__all__ = ["Enricher"]
+
+log = logging.getLogger(__name__)
+
+PROFILE_EDITS = frozenset({"create", "update", "delete"})
+
+
+class Enricher:
+    """Turns raw records into delivery records; keeps the profile table current."""
+
+    def __init__(self, topics: Topics, loops: CompactedView[dict[str, Any]],
+                 tags: CompactedView[dict[str, Any]], metrics: PipelineMetrics) -> None:
+        self.topics = topics
+        self.loops = loops
+        self.tags = tags
+        self.metrics = metrics
+        self._expected_types = {topics.raw[t]: frozenset({t}) for t in topics.raw}
+        self._expected_types[topics.raw["profile"]] = PROFILE_EDITS
+        self._index = LoopIndex([])
+        self._index_version = -1
+
+    def index(self) -> LoopIndex:
+        if self.loops.version != self._index_version:
+            self._index_version = self.loops.version
+            self._index = LoopIndex(self.loops.values())
+        return self._index
+
+    def handle(self, topic: str, partition: int, offset: int, timestamp_ms: int,
+               key: bytes | None, value: bytes | None,
+               profiles: MutableMapping[bytes, bytes]) -> list[OutRecord]:
+        """Process one record; return what to produce. Never raises for bad input."""
+        self.metrics.events_in.labels(topic).inc()
+        try:
+            if topic == self.topics.ref_profiles:
+                self._apply_snapshot(key, value, profiles)
+                return []
+            return self._handle_event(topic, timestamp_ms, key, value, profiles)
+        except InvalidRecord as exc:
+            return [self._invalid(topic, partition, offset, key, value, exc.reason, exc.field)]
+        except Exception as exc:  # a bug must not stop the stream nor lose the event
+            log.exception("enrich failed at %s[%d]@%d", topic, partition, offset)
+            return [self._invalid(topic, partition, offset, key, value,
+                                  f"internal error while enriching: {type(exc).__name__}: {exc}",
+                                  None)]
+
+    # -- steps -----------------------------------------------------------------------------
+    def _apply_snapshot(self, key: bytes | None, value: bytes | None,
+                        profiles: MutableMapping[bytes, bytes]) -> None:
+        if not key:
+            raise InvalidRecord("record has no key (profile snapshots are keyed by profile id)",
+                                None)
+        if value is None:
+            profiles.pop(key, None)
+            self.metrics.profile_writes.labels("ref-tombstone").inc()
+            return
+        snapshot = parse_profile(value)
+        if snapshot["id"] != key.decode("utf-8", "replace"):
+            raise InvalidRecord(f"field 'id': {snapshot['id']!r} differs from the record key "
+                                f"{key.decode('utf-8', 'replace')!r}", "id")
+        profiles[key] = value
+        self.metrics.profile_writes.labels("ref").inc()
+
+    def _handle_event(self, topic: str, timestamp_ms: int, key: bytes | None,
+                      value: bytes | None, profiles: MutableMapping[bytes, bytes]) -> list[OutRecord]:
+        if value is None:
+            raise InvalidRecord("record has no value", None)
+        event = parse_raw_event(value)
+        etype = event["type"]
+        expected = self._expected_types.get(topic)
+        if expected is not None and etype not in expected:
+            raise InvalidRecord(f"field 'type': {etype!r} does not belong on {topic} "
+                                f"(expected {', '.join(sorted(expected))})", "type")
+        profile_id = event.get("profile")
+        wanted_key = profile_id or event.get("recipient")
+        if key is None or key.decode("utf-8", "replace") != wanted_key:
+            raise InvalidRecord(
+                f"record key {key!r} is not the event's profile id (else recipient) "
+                f"{wanted_key!r}; raw events must be keyed so they meet their profile", None)
+        profile: dict[str, Any] | None = None
+        if profile_id is not None:
+            pkey = profile_id.encode()
+            stored = profiles.get(pkey)
+            profile = orjson.loads(stored) if stored is not None else None
+            if etype in PROFILE_EDITS:
+                # enrich() applies the edit to the snapshot from before it itself, so the call
+                # shows the merged fields (or, for a delete, what was deleted).
+                after = apply_edit(profile, event)
+                if after is None:
+                    profiles.pop(pkey, None)
+                else:
+                    profiles[pkey] = orjson.dumps(after)
+                self.metrics.profile_writes.labels("edit").inc()
+            elif profile is None:
+                self.metrics.profile_missing.labels(etype).inc()
+        mailing = event.get("mailing")
+        mailing_tags = self.tags.get(mailing) if mailing else None
+        payload = enrich(event, profile, mailing_tags)
+        routes = route(event, payload, self.index())
+        if not routes:
+            self.metrics.unrouted.labels(etype).inc()
+            return []
+        self.metrics.routed.labels(etype).inc(len(routes))
+        out = []
+        for loop, loop_payload in routes:
+            delivery = new_delivery(delivery_id(event["id"], loop["id"]), loop["id"], event,
+                                    loop_payload, timestamp_ms)
+            out.append(OutRecord(self.topics.deliveries, delivery_key(loop["id"], event),
+                                 encode(delivery)))
+        return out
+
+    def _invalid(self, topic: str, partition: int, offset: int, key: bytes | None,
+                 value: bytes | None, reason: str, field: str | None) -> OutRecord:
+        self.metrics.invalid.labels(topic).inc()
+        log.info("invalid record %s[%d]@%d: %s", topic, partition, offset, reason)
+        return OutRecord(self.topics.invalid, key, value,
+                         invalid_headers(reason, topic, partition, offset, field))

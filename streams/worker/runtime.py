@@ -1,0 +1,80 @@
+"""What a worker process holds besides Faust: views, the producer, the enricher, the API."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+
+
+from schemas.validation import parse_tags
+
+from streams.worker.bootstrap import ProfileBootstrap
+from streams.worker.declared import publish_declared
+from streams.worker.enrichment import Enricher
+from streams.esp.reports import EspReports
+from streams.kafka.loopstore import LoopStore, parse_loop
+from streams.metrics import PipelineMetrics
+from streams.kafka.output import Output
+from streams.kafka.registry import CompactedView
+from streams.config.settings import Config
+from streams.kafka.topics import Topics
+
+__all__ = ["WorkerRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+def _parse_tags(data: bytes) -> dict[str, Any]:
+    return parse_tags(data)
+
+
+class WorkerRuntime:
+    """Started once per worker process, before the first event is enriched."""
+
+    def __init__(self, config: Config, topics: Topics, metrics: PipelineMetrics) -> None:
+        self.config = config
+        self.topics = topics
+        self.metrics = metrics
+        self.output = Output(config.kafka)
+        self.loops: CompactedView[dict[str, Any]] = CompactedView(config.kafka, topics.loops,
+                                                                  parse_loop)
+        self.tags: CompactedView[dict[str, Any]] = CompactedView(config.kafka, topics.ref_tags,
+                                                                 _parse_tags)
+        self.loop_store = LoopStore(config.kafka, topics.loops, self.loops)
+        self.enricher = Enricher(topics, self.loops, self.tags, metrics)
+        self.esp = EspReports(config.esp, topics, metrics)
+        self.bootstrap = ProfileBootstrap(config.kafka, topics.ref_profiles, topics.raw.values(),
+                                          config.worker.app_id,
+                                          config.worker.profile_bootstrap_timeout_s)
+        self._started: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        """Load the views and publish declared loops (idempotent; concurrent callers wait)."""
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            try:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(None, self.loops.start)
+                await loop.run_in_executor(None, self.tags.start)
+                self.output.start()
+                written = await publish_declared(self.loop_store, self.config.loops,
+                                                 self.config.sender)
+                log.info("runtime ready: %d loops (%d declared loops written), %d mailings",
+                         len(self.loops), written, len(self.tags))
+                self._started.set_result(None)
+            except BaseException as exc:
+                self._started.set_exception(exc)
+                raise
+        await asyncio.shield(self._started)
+
+    @property
+    def ready(self) -> bool:
+        return self._started is not None and self._started.done() and not self._started.exception()
+
+    async def stop(self) -> None:
+        await self.output.close()
+        self.loops.stop()
+        self.tags.stop()
+
+

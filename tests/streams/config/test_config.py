@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.config.loading import ConfigError, load_config, parse_config
+from streams.config.settings import Secret
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_valid() -> None:
+    config = load_config(None, environ={})
+    assert config.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert config.api.bind == "127.0.0.1"
+
+
+def test_example_and_demo_files_are_valid() -> None:
+    for name in ("deploy/feedbackloops.example.yaml", "deploy/demo.yaml"):
+        load_config(ROOT / name, environ={})
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  bootstrap_server: x:1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value).startswith("kafka.bootstrap_server: unknown key")
+    assert "bootstrap_servers" in str(err.value)
+
+
+def test_unknown_section_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^kafak: unknown key"):
+        load_config(write(tmp_path, "kafak: {}\n"), environ={})
+
+
+def test_malformed_yaml_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  partitions: [1, 2\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    msg = str(err.value)
+    assert "malformed YAML" in msg and "line" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("text, message", [
+    ("kafka:\n  partitions: many\n", "kafka.partitions: expected an integer, got 'many'"),
+    ("kafka:\n  partitions: 0\n", "kafka.partitions: must be >= 1, got 0"),
+    ("api:\n  port: 70000\n", "api.port: must be 0..65535, got 70000"),
+    ("worker:\n  store: redis\n", "worker.store: expected one of rocksdb, memory, got 'redis'"),
+    ("kafka:\n  raw_retention_hours: 24\n", "kafka.raw_retention_hours: the replay window"),
+    ("security:\n  allow_networks: [10.0.0.0/33]\n", "security.allow_networks[0]: '10.0.0.0/33'"),
+    ("loops:\n  - {id: a, url: ftp://x, events: [open]}\n", "loops[0].url: must be an http(s) URL"),
+    ("esp:\n  on_complaint: update\n", "esp.fields: on_complaint: update needs the field values"),
+    ("esp:\n  databases: [{database: d, on_complaint: unsubscribe}]\n",
+     "esp.databases[0].on_complaint: expected one of nothing, remove, update"),
+    ("esp:\n  databases: [{database: d, fields: {a: b}}]\n",
+     "esp.databases[0].fields: only used with on_complaint: update"),
+    ("esp:\n  ref_secret: short\n", "esp.ref_secret: needs at least 16 characters"),
+    ("loops:\n  - {id: a, url: 'http://x', events: [open], colour: red}\n", "loops[0].colour: unknown key"),
+])
+def test_bad_values_are_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), environ={})
+    assert str(err.value).startswith(message)
+
+
+def test_env_overrides_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  bootstrap_servers: a:1\n  partitions: 3\n")
+    config = load_config(path, environ={"KAFKA_BOOTSTRAP_SERVERS": "b:2", "FL_KAFKA_PARTITIONS": "5",
+                                        "FL_SECURITY_ALLOW_NETWORKS": "127.0.0.0/8, ::1/128"})
+    assert config.kafka.bootstrap_servers == "b:2"
+    assert config.kafka.partitions == 5
+    assert config.security.allow_networks == ("127.0.0.0/8", "::1/128")
+
+
+def test_unknown_env_setting_is_named() -> None:
+    with pytest.raises(ConfigError, match="FL_KAFKA_PARTITONS: kafka.partitons is not a setting"):
+        load_config(None, environ={"FL_KAFKA_PARTITONS": "5"})
+    with pytest.raises(ConfigError, match="FL_NOPE_X: unknown setting"):
+        load_config(None, environ={"FL_NOPE_X": "1"})
+
+
+def test_config_is_frozen() -> None:
+    config = parse_config({})
+    with pytest.raises(AttributeError):
+        config.kafka.partitions = 3  # type: ignore[misc]
+
+
+def test_secrets_never_print() -> None:
+    config = parse_config({"api": {"tokens": ["a-very-secret-token-123"]}})
+    token = config.api.tokens[0]
+    assert isinstance(token, Secret) and token.reveal() == "a-very-secret-token-123"
+    assert "a-very-secret" not in repr(config) and "a-very-secret" not in str(config)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streams", *args], cwd=ROOT, text=True,
+                          capture_output=True, timeout=60)
+
+
+def test_cli_stops_with_one_line_naming_the_key(tmp_path: Path) -> None:
+    proc = run_cli("--config", str(write(tmp_path, "kafka:\n  partitons: 3\n")), "worker")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [lines[0]] and "kafka.partitons: unknown key" in lines[0]
+
+
+def test_cli_malformed_yaml_one_line(tmp_path: Path) -> None:
+    proc = run_cli("--config", str(write(tmp_path, "kafka: [\n")), "topics", "list")
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "malformed YAML" in proc.stderr
+
+
+def test_cli_config_masks_secrets(tmp_path: Path) -> None:
+    path = write(tmp_path, "api:\n  tokens: [a-very-secret-token-123]\n")
+    proc = run_cli("--config", str(path), "config")
+    assert proc.returncode == 0, proc.stderr
+    assert "a-very-secret" not in proc.stdout and "***" in proc.stdout
+
+
+def test_esp_behaviour_per_database_and_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "esp:\n  databases:\n    - {database: news, on_complaint: remove}\n")
+    config = load_config(path, environ={"FL_ESP_ON_COMPLAINT": "update",
+                                        "FL_ESP_FIELDS": "newsletter=no, optin=0",
+                                        "FL_ESP_REF_SECRET": "x" * 16})
+    assert config.esp.behaviour("news") == ("remove", {})
+    assert config.esp.behaviour("other") == ("update", {"newsletter": "no", "optin": "0"})
+    assert str(config.esp.ref_secret) == "***"
+    with pytest.raises(ConfigError, match=r"^esp.fields: expected key=value pairs"):
+        load_config(None, environ={"FL_ESP_ON_COMPLAINT": "update", "FL_ESP_FIELDS": "newsletter"})

@@ -1,0 +1,106 @@
+"""The profile bootstrap gate opens partitions in the right order and survives a busy broker
+(broker queries are replaced by scripted answers; the real broker path runs in the
+integration tests)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterable, Mapping
+
+from faust.types import TP
+
+from streams.worker.bootstrap import ProfileBootstrap
+from streams.config.settings import KafkaConfig
+
+SNAP, RAW = "fl.ref.profiles", "fl.raw.opens"
+
+
+class FakeConsumer:
+    """What ProfileBootstrap uses of GatedConsumer: ``gated``, ``gate``, ``ungate``."""
+
+    def __init__(self) -> None:
+        self.gated: set[TP] = set()
+        self.opened: list[tuple[TP, int]] = []
+
+    def gate(self, tps: Iterable[TP]) -> None:
+        self.gated |= set(tps)
+
+    async def ungate(self, tps: Iterable[TP], committed: Mapping[str, int]) -> None:
+        for tp in tps:
+            self.opened.append((tp, committed[tp.topic]))
+            self.gated.discard(tp)
+
+
+class ScriptedBootstrap(ProfileBootstrap):
+    def __init__(self, end: int, failures: int) -> None:
+        super().__init__(KafkaConfig(), SNAP, [RAW], "group", timeout_s=300)
+        self.end = end
+        self.failures = failures
+        self.calls = 0
+
+    def _answer(self) -> None:
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("KafkaError{code=_TIMED_OUT}")
+
+    def _end_unless_committed(self, partition: int) -> int:
+        self._answer()
+        return self.end
+
+    def _committed(self, topics: Iterable[str], partition: int) -> dict[str, Any]:
+        self._answer()
+        # the group committed nothing of the snapshots; 42 of the raw topic
+        return {t: -1001 if t == SNAP else 42 for t in topics}
+
+
+async def run_for(bootstrap: ProfileBootstrap, consumer: FakeConsumer, seconds: float,
+                  settled: Any = lambda: True) -> None:
+    task = asyncio.create_task(bootstrap.run(consumer, settled))  # type: ignore[arg-type]
+    await asyncio.sleep(seconds)
+    task.cancel()
+
+
+def assign(bootstrap: ProfileBootstrap, consumer: FakeConsumer) -> None:
+    bootstrap.assigned(consumer, [TP(SNAP, 0), TP(RAW, 0), TP(SNAP, 1), TP(RAW, 1)])  # type: ignore[arg-type]
+
+
+def test_a_partition_opens_only_after_its_snapshots_are_read() -> None:
+    bootstrap, consumer = ScriptedBootstrap(end=10, failures=0), FakeConsumer()
+    assign(bootstrap, consumer)
+    assert consumer.gated == {TP(RAW, 0), TP(RAW, 1)}
+    bootstrap.read(0, 9)  # partition 0: the last snapshot (offset 9 of 10) is read
+    bootstrap.read(1, 5)
+    asyncio.run(run_for(bootstrap, consumer, 0.3))
+    assert consumer.opened == [(TP(RAW, 0), 42)], "partition 1 has snapshots left to read"
+    assert consumer.gated == {TP(RAW, 1)}
+
+
+def test_a_failing_broker_query_is_retried_and_the_gate_keeps_working() -> None:
+    bootstrap, consumer = ScriptedBootstrap(end=10, failures=3), FakeConsumer()
+    assign(bootstrap, consumer)
+    bootstrap.read(0, 9)
+    bootstrap.read(1, 9)
+    asyncio.run(run_for(bootstrap, consumer, 0.5))
+    assert sorted(consumer.opened) == [(TP(RAW, 0), 42), (TP(RAW, 1), 42)]
+    assert bootstrap.calls >= 7, "three failed queries, then two per partition"
+
+
+def test_nothing_opens_while_faust_is_still_rebalancing() -> None:
+    """Faust seeks every partition to its committed offset at the end of a rebalance; a
+    partition opened before that would be read from two positions at once."""
+    bootstrap, consumer = ScriptedBootstrap(end=10, failures=0), FakeConsumer()
+    assign(bootstrap, consumer)
+    bootstrap.read(0, 9)
+    bootstrap.read(1, 9)
+    rebalancing = [True]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(bootstrap.run(consumer, lambda: not rebalancing[0]))  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)
+        assert consumer.opened == [], "opened during the rebalance"
+        rebalancing[0] = False
+        await asyncio.sleep(0.3)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert sorted(consumer.opened) == [(TP(RAW, 0), 42), (TP(RAW, 1), 42)]
