@@ -138,7 +138,7 @@ def _deliveries(world: DemoWorld, events: Sequence[dict[str, Any]], topics: Topi
         payload = enrich(event, world.by_id.get(event["profile"]), tags.get(event["mailing"]))
         for loop_id in loop_ids:
             d = new_delivery(delivery_id(event["id"], loop_id), loop_id, event, payload, now)
-            out.append((topics.deliveries, delivery_key(loop_id, event), encode(d)))
+            out.append((topics.deliveries, delivery_key(d), encode(d)))
     return out
 
 

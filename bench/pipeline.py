@@ -101,7 +101,7 @@ class Pipeline:
             "worker": {"app_id": f"fl-bench-{self.id}", "data_dir": str(directory / "worker"),
                        "store": store, "log_level": "warning"},
             "api": {"port": 0},
-            "sender": {"metrics_port": 0, "rate_per_s": 100_000, **(sender or {})},
+            "sender": {"metrics_port": 0, **(sender or {})},
             "security": {"allow_networks": ["127.0.0.0/8"]},
             "loops": loops,
         }
@@ -143,7 +143,7 @@ class Pipeline:
         that run senders without a worker)."""
         producer = Producer(confluent_config(self.config.kafka))
         for decl in self.config.loops:
-            doc = definition_from_decl(decl, self.config.sender, None)
+            doc = definition_from_decl(decl, None).to_doc()
             doc.update(version=1, created_at=time.time(), updated_at=time.time())
             producer.produce(self.topics.loops, orjson.dumps(doc), doc["id"].encode())
         if producer.flush(30):

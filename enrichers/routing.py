@@ -1,53 +1,48 @@
 """Which loops receive an event, and the stable id of each delivery.
 
 ``LoopIndex`` is rebuilt whenever ``fl.loops`` changes and read once per event, so the work is
-done at build time: ineligible loops (disabled, or URL ownership not validated) are left out and
-the rest are indexed by ``(event type, database)``.
+done at build time: loops that may not receive anything (``Loop.deliverable`` is false:
+disabled, or URL ownership not proven for the current URL) are left out and the rest are
+indexed by ``(event type, database)``.
 """
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
+
+from schemas.loop import Loop
 
 from .fields import select_fields
 
 __all__ = ["DELIVERY_NAMESPACE", "LoopIndex", "delivery_id", "route"]
 
-log = logging.getLogger(__name__)
-
 DELIVERY_NAMESPACE: Final = uuid.UUID("d7889a6f-7d5f-4cf7-8ef0-d40c05d47586")
 """uuid5 namespace of delivery ids. Never change it: receivers de-duplicate by these ids."""
 
-Loop = Mapping[str, Any]
-
 
 class LoopIndex:
-    """The eligible loops (``loop.json`` shape), indexed for ``matching``.
-
-    A loop is eligible when ``status`` is ``"enabled"`` and ``validation.validated_at`` is set:
-    nothing from a profile ever goes to a URL whose ownership is not validated.
-    """
+    """The deliverable loops, indexed for ``matching``: nothing from a profile ever goes to a
+    disabled loop or to a URL whose ownership is not proven."""
 
     def __init__(self, loops: Iterable[Loop]) -> None:
         self._index: dict[tuple[str, str | None], list[Loop]] = {}
         self._count = 0
         for loop in loops:
-            if not _eligible(loop):
+            if not loop.deliverable:
                 continue
             self._count += 1
-            for event_type in dict.fromkeys(loop.get("events") or ()):
-                self._index.setdefault((event_type, loop.get("database")), []).append(loop)
+            for event_type in dict.fromkeys(loop.events):
+                self._index.setdefault((event_type, loop.database), []).append(loop)
 
     def __len__(self) -> int:
-        """The number of eligible loops."""
+        """The number of deliverable loops."""
         return self._count
 
     def matching(self, event_type: str, database: str | None,
                  collection: str | None) -> list[Loop]:
-        """The eligible loops that list ``event_type`` and whose ``database`` and ``collection``
-        are each ``None`` (any) or equal to the event's.
+        """The deliverable loops that list ``event_type`` and whose ``database`` and
+        ``collection`` are each ``None`` (any) or equal to the event's.
 
         Loops for any database come first, then the database's own, each in the order given.
         """
@@ -55,7 +50,7 @@ class LoopIndex:
         if database is not None:
             candidates = candidates + self._index.get((event_type, database), [])
         return [loop for loop in candidates
-                if loop.get("collection") is None or loop.get("collection") == collection]
+                if loop.collection is None or loop.collection == collection]
 
 
 def delivery_id(event_id: str, loop_id: str) -> str:
@@ -72,15 +67,4 @@ def route(event: Mapping[str, Any], payload: Mapping[str, Any],
     ``payload`` itself is not modified.
     """
     loops = index.matching(event["type"], event.get("database"), event.get("collection"))
-    return [(loop, select_fields(payload, loop.get("fields"))) for loop in loops]
-
-
-def _eligible(loop: Loop) -> bool:
-    if loop.get("status", "enabled") != "enabled":
-        log.debug("loop %s not routed: status %s", loop.get("id"), loop.get("status"))
-        return False
-    validation = loop.get("validation")
-    if not isinstance(validation, Mapping) or validation.get("validated_at") is None:
-        log.debug("loop %s not routed: URL ownership not validated", loop.get("id"))
-        return False
-    return True
+    return [(loop, select_fields(payload, loop.fields)) for loop in loops]

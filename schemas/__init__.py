@@ -1,45 +1,22 @@
-"""JSON Schema contracts for raw events, profiles, tags and loops, and the records mirroring
-them. Imports nothing of ours.
+"""JSON Schema contracts for raw events, profiles, tags and loops, and the loop model. Imports
+nothing of ours (and no Faust, Kafka or HTTP library).
 
 The ``*.json`` files in this package are the contract with producers; ``schemas.validation``
-parses and validates against them, ``schemas.records`` mirrors them as Faust records.
-
-``schemas.records`` (and so Faust) is imported on first use of a record name, so that
-``enrichers`` can use this package without pulling Faust in.
+parses and validates against them; ``schemas.loop`` is the one typed model of a feedback loop,
+its limits and defaults read from ``loop.json``; ``schemas.secrets`` the one rule for signing
+secrets.
 """
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from .contracts import (RAW_EVENT_SCHEMAS, REFERENCE_SCHEMAS, SCHEMA_FILES, inline_refs,
                         load_schema)
 from .errors import InvalidRecord, SchemasError
 from .formats import is_rfc3339, parse_rfc3339
+from .loop import DEFAULTS, ENCODINGS, Batch, Encoding, Loop, Status, Validation, limit
+from .secrets import SigningSecret, check_secret
 from .validation import (MAX_EVENT_BYTES, MAX_REFERENCE_BYTES, RAW_EVENT_TYPES, parse_profile,
                          parse_raw_event, parse_tags, validate_loop, validate_profile,
                          validate_raw_event, validate_tags)
-
-if TYPE_CHECKING:
-    from .records import (RECORD_FOR_EVENT_TYPE, RECORD_FOR_SCHEMA, BounceEvent, ClickEvent,
-                          ComplaintEvent, Contract, DeliveryEvent, FailureEvent, LoopBatch,
-                          LoopDefinition, LoopSecret, LoopValidation, MailingLink, MailingTags,
-                          OpenEvent, ProfileEditEvent, ProfileSnapshot, RawEvent, Scalar,
-                          SubprofileSnapshot, UnsubscribeEvent)
-
-_RECORD_NAMES = frozenset({
-    "Scalar", "Contract", "RawEvent", "OpenEvent", "ClickEvent", "BounceEvent", "FailureEvent",
-    "DeliveryEvent", "ProfileEditEvent", "UnsubscribeEvent", "ComplaintEvent",
-    "SubprofileSnapshot", "ProfileSnapshot", "MailingLink", "MailingTags", "LoopBatch",
-    "LoopSecret", "LoopValidation", "LoopDefinition", "RECORD_FOR_EVENT_TYPE", "RECORD_FOR_SCHEMA",
-})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _RECORD_NAMES:
-        from . import records
-        return getattr(records, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     # errors
@@ -64,26 +41,15 @@ __all__ = [
     "validate_loop",
     "is_rfc3339",
     "parse_rfc3339",
-    # records
-    "Scalar",
-    "Contract",
-    "RawEvent",
-    "OpenEvent",
-    "ClickEvent",
-    "BounceEvent",
-    "FailureEvent",
-    "DeliveryEvent",
-    "ProfileEditEvent",
-    "UnsubscribeEvent",
-    "ComplaintEvent",
-    "SubprofileSnapshot",
-    "ProfileSnapshot",
-    "MailingLink",
-    "MailingTags",
-    "LoopBatch",
-    "LoopSecret",
-    "LoopValidation",
-    "LoopDefinition",
-    "RECORD_FOR_EVENT_TYPE",
-    "RECORD_FOR_SCHEMA",
+    # the loop model
+    "DEFAULTS",
+    "ENCODINGS",
+    "Batch",
+    "Encoding",
+    "Loop",
+    "Status",
+    "Validation",
+    "limit",
+    "SigningSecret",
+    "check_secret",
 ]

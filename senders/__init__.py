@@ -1,7 +1,7 @@
 """Everything that talks HTTP to customers: client, encodings, signing, retry policy, rate
 limiting, circuit breaker, SSRF guard. No Faust, no Kafka.
 
-Modules: ``errors`` (the exception tree), ``model`` (LoopSettings), ``client`` (the pooled
+Modules: ``errors`` (the exception tree), ``client`` (the pooled
 HttpClient), ``upstream`` (the one place aiohttp errors are translated), ``ssrf``, ``signing``,
 ``encoding``, ``retry``, ``ratelimit``, ``inflight``, ``breaker``, ``batching``, ``engine`` (the
 Dispatcher), ``clock``, ``testing`` (in-memory twins: FakeClock, FakeResolver, RecordingClient).
@@ -21,7 +21,6 @@ from .errors import (
     DnsError,
     EncodingError,
     GoneError,
-    InvalidLoopDefinition,
     InvalidUrl,
     PermanentDeliveryError,
     ProtocolError,
@@ -37,7 +36,6 @@ from .errors import (
     TransportError,
 )
 from .inflight import InFlightLimit
-from .model import LoopSettings, SigningSecret
 from .ownership import (
     AiodnsTxtResolver,
     OwnershipCheck,
@@ -80,9 +78,7 @@ __all__ = [
     "HttpClient",
     "HttpResponse",
     "InFlightLimit",
-    "InvalidLoopDefinition",
     "InvalidUrl",
-    "LoopSettings",
     "Outcome",
     "OutcomeKind",
     "OwnershipCheck",
@@ -98,7 +94,6 @@ __all__ = [
     "SYSTEM_CLOCK",
     "ServerError",
     "Signer",
-    "SigningSecret",
     "SsrfPolicy",
     "SsrfRefused",
     "SystemClock",

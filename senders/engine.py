@@ -24,13 +24,14 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 
+from schemas.loop import Loop
+
 from .breaker import BreakerState, CircuitBreaker
 from .client import SNIPPET_BYTES, DeliveryClient, HttpResponse
 from .clock import SYSTEM_CLOCK, Clock
 from .encoding import encode
 from .errors import CircuitOpen, DeliveryError, EncodingError, GoneError
 from .inflight import InFlightLimit
-from .model import LoopSettings
 from .ratelimit import TokenBucket
 from .retry import RetrySchedule, classify_status, error_for_status, parse_retry_after
 from .signing import Signer
@@ -69,7 +70,7 @@ class Outcome:
 class _LoopState:
     __slots__ = ("settings", "limit", "bucket", "breaker", "signer", "waiting", "in_flight")
 
-    def __init__(self, settings: LoopSettings, limit: InFlightLimit, bucket: TokenBucket,
+    def __init__(self, settings: Loop, limit: InFlightLimit, bucket: TokenBucket,
                  breaker: CircuitBreaker) -> None:
         self.settings = settings
         self.limit = limit
@@ -82,7 +83,7 @@ class _LoopState:
 
 class Dispatcher:
     """Delivers to many loops through one client; per-loop state is created on first use and
-    follows changed settings (same loop id, new LoopSettings) on the next call."""
+    follows changed settings (same loop id, new Loop) on the next call."""
 
     def __init__(
         self,
@@ -145,7 +146,7 @@ class Dispatcher:
         self._loops.pop(loop_id, None)
 
     # -- delivery ---------------------------------------------------------------------------
-    async def deliver(self, loop: LoopSettings, webhook_id: str,
+    async def deliver(self, loop: Loop, webhook_id: str,
                       payloads: Sequence[Mapping[str, Any]], attempt: int, *,
                       age_s: float = 0.0) -> Outcome:
         """One attempt (``attempt``: 1 for the first) to POST ``payloads`` to ``loop``.
@@ -258,7 +259,7 @@ class Dispatcher:
                        snippet, failing_since, attempt)
 
     # -- per-loop state ---------------------------------------------------------------------
-    def _state(self, loop: LoopSettings) -> _LoopState:
+    def _state(self, loop: Loop) -> _LoopState:
         state = self._loops.get(loop.id)
         if state is None:
             capacity, rate_per_s, burst = self._scaled(loop)
@@ -274,14 +275,14 @@ class Dispatcher:
             state.settings = loop
         return state
 
-    def _apply_limits(self, state: _LoopState, loop: LoopSettings) -> None:
+    def _apply_limits(self, state: _LoopState, loop: Loop) -> None:
         capacity, rate_per_s, burst = self._scaled(loop)
         if capacity != state.limit.capacity:
             state.limit.set_capacity(capacity)
         if rate_per_s != state.bucket.rate_per_s or burst != state.bucket.burst:
             state.bucket.set_rate(rate_per_s, burst)
 
-    def _scaled(self, loop: LoopSettings) -> tuple[int, float, float]:
+    def _scaled(self, loop: Loop) -> tuple[int, float, float]:
         capacity = max(1, int(loop.max_in_flight * self._share))
         rate_per_s = loop.rate_per_s * self._share
         return capacity, rate_per_s, max(1.0, rate_per_s * self._burst_s)

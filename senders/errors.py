@@ -30,8 +30,7 @@ Hierarchy::
         ├── SsrfRefused                   the address is private, loopback, metadata, ...
         ├── InvalidUrl                    not an http(s) URL with a host
         ├── ResponseTooLarge              a GET body exceeded its max_bytes
-        ├── EncodingError                 the payload cannot be encoded as the loop asks
-        └── InvalidLoopDefinition         a loop definition is missing a key or has a bad value
+        └── EncodingError                 the payload cannot be encoded as the loop asks
 """
 from __future__ import annotations
 
@@ -44,7 +43,6 @@ __all__ = [
     "DnsError",
     "EncodingError",
     "GoneError",
-    "InvalidLoopDefinition",
     "InvalidUrl",
     "PermanentDeliveryError",
     "ProtocolError",
@@ -198,13 +196,3 @@ class ResponseTooLarge(PermanentDeliveryError):
 
 class EncodingError(PermanentDeliveryError):
     """The payloads cannot be encoded the way the loop asks."""
-
-
-class InvalidLoopDefinition(PermanentDeliveryError):
-    """A loop definition lacks a key or has a bad value; the message names both."""
-
-    def __init__(self, loop_id: str, key: str, problem: str) -> None:
-        super().__init__(f"loop {loop_id!r}: {key}: {problem}")
-        self.loop_id = loop_id
-        self.key = key
-        self.problem = problem

@@ -14,7 +14,7 @@ import hmac
 import secrets as _random
 from typing import Sequence
 
-from .model import SECRET_PREFIX, SigningSecret
+from schemas.secrets import SECRET_PREFIX, SigningSecret
 
 __all__ = ["Signer", "generate_secret", "sign", "webhook_headers"]
 

@@ -1,6 +1,7 @@
 """In-memory twins of the senders' I/O seams, for unit tests here and in other packages:
-:class:`FakeClock` (time moves only when told), :class:`FakeResolver` (DNS from a dict) and
-:class:`RecordingClient` (a DeliveryClient that records calls and answers from a script)."""
+:class:`FakeClock` (time moves only when told), :class:`FakeResolver` (DNS from a dict),
+:class:`RecordingClient` (a DeliveryClient that records calls and answers from a script), and
+:func:`make_loop` (a validated loop with test defaults)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,15 +9,36 @@ import heapq
 import itertools
 import socket
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from schemas.loop import Loop
+
 from .client import HttpResponse
 from .errors import DeliveryError
+from .signing import generate_secret
 
-__all__ = ["FakeClock", "FakeResolver", "RecordedCall", "RecordingClient", "Reply"]
+__all__ = ["FakeClock", "FakeResolver", "RecordedCall", "RecordingClient", "Reply", "make_loop"]
+
+
+def make_loop(**overrides: Any) -> Loop:
+    """A loop made through :meth:`Loop.from_doc` (so validated like any other), enabled and
+    validated for its URL; ``overrides`` are document-shaped (``secrets`` may be a list of
+    ``whsec_`` strings)."""
+    doc: dict[str, Any] = {
+        "id": "l1", "url": "https://hooks.example/receive", "events": ["open"],
+        "encoding": "json", "timeout_s": 5.0, "max_in_flight": 4, "rate_per_s": 1000.0,
+        "secrets": [generate_secret()], "created_at": 0, "updated_at": 0, "version": 1,
+    }
+    doc.update(overrides)
+    doc["secrets"] = [s if isinstance(s, dict) else {"secret": s, "expires_at": None}
+                      for s in doc["secrets"]]
+    doc.setdefault("validation", {"file_name": "feedbackloop-test.txt", "content": "x",
+                                  "validated_at": 1.0, "validated_url": doc["url"],
+                                  "method": "operator"})
+    return Loop.from_doc(doc)
 
 
 class FakeClock:

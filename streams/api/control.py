@@ -6,24 +6,27 @@ it (read-your-writes). Secrets are shown once (on create and rotate) and masked 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets as _secrets
 import time
-from typing import Any
+from typing import Any, Callable
+
+from schemas.errors import InvalidRecord
+from schemas.loop import DEFAULTS, Loop, Validation, limit
 
 from senders.client import HttpClient
 from senders.encoding import encode
 from senders.errors import DeliveryError, InvalidUrl, SsrfRefused
-from senders.model import SigningSecret
 from senders.ownership import OwnershipResult, candidate_urls, check_dns, check_file, new_challenge
 from senders.signing import generate_secret, webhook_headers
 
 from streams.kafka.loopstore import LoopStore
 from streams.ops.invalid import recent as recent_invalid, replay as replay_invalid
 from streams.ops.redrive import redrive
-from streams.config.settings import KafkaConfig, SenderConfig
+from streams.config.settings import KafkaConfig
 from streams.kafka.topics import Topics
 from streams.kafka.history import tail
-from streams.api.inputs import InputError
+from streams.api.inputs import InputError, from_invalid
 
 __all__ = ["ControlPlane", "NotFound", "public_view"]
 
@@ -39,57 +42,63 @@ def _mask(secret: str) -> str:
     return f"whsec_…{secret[-4:]}"
 
 
-def public_view(loop: dict[str, Any], reveal_secrets: bool = False) -> dict[str, Any]:
+def public_view(loop: Loop, reveal_secrets: bool = False) -> dict[str, Any]:
     """A loop as the API shows it: masked secrets, the challenge with the URLs it may sit at."""
-    doc = {k: v for k, v in loop.items() if k not in ("secrets", "validation")}
+    doc = {k: v for k, v in loop.to_doc().items() if k not in ("secrets", "validation")}
     now = time.time()
-    doc["secrets"] = [{"secret": s["secret"] if reveal_secrets else _mask(s["secret"]),
-                       "expires_at": s.get("expires_at")}
-                      for s in loop.get("secrets", [])
-                      if s.get("expires_at") is None or s["expires_at"] > now]
-    validation = dict(loop.get("validation") or {})
-    validated = bool(validation.get("validated_at")) and validation.get("validated_url") == loop["url"]
+    doc["secrets"] = [{"secret": s.secret if reveal_secrets else _mask(s.secret),
+                       "expires_at": s.expires_at}
+                      for s in loop.secrets if s.active(now)]
+    v = loop.validation
+    validated = loop.validated
     doc["validation"] = {
         "status": "validated" if validated else "pending",
-        "method": validation.get("method") if validated else None,
-        "validated_at": validation.get("validated_at") if validated else None,
-        "file_name": validation.get("file_name"),
-        "content": validation.get("content"),
-        "urls": candidate_urls(loop["url"], validation["file_name"]) if validation.get("file_name") else [],
-        "dns_txt": f"feedbackloop-verification={validation.get('content')}",
+        "method": v.method if v is not None and validated else None,
+        "validated_at": v.validated_at if v is not None and validated else None,
+        "file_name": v.file_name if v is not None else None,
+        "content": v.content if v is not None else None,
+        "urls": candidate_urls(loop.url, v.file_name) if v is not None else [],
+        "dns_txt": f"feedbackloop-verification={v.content if v is not None else None}",
     }
     return doc
+
+
+def _made(make: Callable[[], Loop]) -> Loop:
+    """``make()``, a loop the model refused becoming the API's 4xx naming the field."""
+    try:
+        return make()
+    except InvalidRecord as exc:
+        raise from_invalid(exc) from None
 
 
 class ControlPlane:
     """Create, read, change and check loops."""
 
-    def __init__(self, store: LoopStore, client: HttpClient, defaults: SenderConfig,
+    def __init__(self, store: LoopStore, client: HttpClient,
                  kafka: KafkaConfig, topics: Topics, validation_max_bytes: int = 4096,
                  validation_timeout_s: float = 10.0) -> None:
         self.store = store
         self.client = client
-        self.defaults = defaults
         self.kafka = kafka
         self.topics = topics
         self.validation_max_bytes = validation_max_bytes
         self.validation_timeout_s = validation_timeout_s
 
     # -- reads -----------------------------------------------------------------------------
-    def get(self, loop_id: str) -> dict[str, Any]:
+    def get(self, loop_id: str) -> Loop:
         loop = self.store.get(loop_id)
         if loop is None:
             raise NotFound(loop_id)
         return loop
 
     def list(self, database: str | None = None, collection: str | None = None,
-             event: str | None = None) -> list[dict[str, Any]]:
+             event: str | None = None) -> list[Loop]:
         """Loops of a database and/or collection and/or event type (exact matches), by id."""
         out = [loop for loop in self.store.all()
-               if (database is None or loop.get("database") == database)
-               and (collection is None or loop.get("collection") == collection)
-               and (event is None or event in loop.get("events", ()))]
-        return sorted(out, key=lambda loop: loop["id"])
+               if (database is None or loop.database == database)
+               and (collection is None or loop.collection == collection)
+               and (event is None or event in loop.events)]
+        return sorted(out, key=lambda loop: loop.id)
 
     # -- writes ----------------------------------------------------------------------------
     def _check_target(self, url: str) -> None:
@@ -100,74 +109,82 @@ class ControlPlane:
         except (InvalidUrl, SsrfRefused) as exc:
             raise InputError("url", str(exc)) from None
 
-    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
-        self._check_target(fields["url"])
+    async def create(self, fields: dict[str, Any]) -> Loop:
+        """A new loop from the client's fields (:data:`streams.api.inputs.CREATE_FIELDS`);
+        what they leave out takes the loop schema's default."""
         file_name, content = new_challenge()
-        d = self.defaults
-        loop = {
+        now = time.time()
+        doc = {k: v for k, v in fields.items() if k != "secret"}
+        if isinstance(doc.get("batch"), dict):  # a partial batch takes the other default
+            doc["batch"] = {**DEFAULTS["batch"], **doc["batch"]}
+        doc.update({
             "id": f"lp_{_secrets.token_hex(8)}",
-            "url": fields["url"], "events": fields["events"],
-            "database": fields.get("database"), "collection": fields.get("collection"),
-            "encoding": fields.get("encoding", "json"), "fields": fields.get("fields"),
-            "batch": fields.get("batch", {"max_events": 100, "max_wait_ms": 1000}),
-            "rate_per_s": fields.get("rate_per_s", d.rate_per_s),
-            "max_in_flight": fields.get("max_in_flight", d.max_in_flight),
-            "timeout_s": fields.get("timeout_s", d.timeout_s),
             "secrets": [{"secret": fields.get("secret") or generate_secret(), "expires_at": None}],
             "status": "enabled", "disabled_reason": None,
             "validation": {"file_name": file_name, "content": content, "validated_at": None,
                            "validated_url": None, "method": None},
-        }
+            "created_at": now, "updated_at": now, "version": 0,
+        })
+        loop = _made(lambda: Loop.from_doc(doc))
+        self._check_target(loop.url)
         return await self.store.put(loop)
 
-    async def patch(self, loop_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        loop = dict(self.get(loop_id))
-        if "url" in fields:
-            self._check_target(fields["url"])
-        if "url" in fields and fields["url"] != loop["url"]:
-            validation = dict(loop["validation"])
-            validation.update(validated_at=None, validated_url=None, method=None)
-            loop["validation"] = validation
-        if fields.get("status") == "enabled":
-            loop["disabled_reason"] = None
-        elif fields.get("status") == "disabled":
-            loop["disabled_reason"] = "disabled by its owner"
-        loop.update(fields)
-        return await self.store.put(loop)
+    async def patch(self, loop_id: str, fields: dict[str, Any]) -> Loop:
+        """Change a loop (:data:`streams.api.inputs.PATCH_FIELDS`); a new URL clears the
+        ownership proof; a partial ``batch`` keeps the loop's other batch setting."""
+        loop = self.get(loop_id)
+        changes = dict(fields)
+        if isinstance(changes.get("batch"), dict):
+            changes["batch"] = {"max_events": loop.batch.max_events,
+                                "max_wait_ms": loop.batch.max_wait_ms, **changes["batch"]}
+        if changes.get("status") == "enabled":
+            changes["disabled_reason"] = None
+        elif changes.get("status") == "disabled":
+            changes["disabled_reason"] = "disabled by its owner"
+        changed = _made(lambda: loop.changed(**changes))
+        if changed.url != loop.url:
+            self._check_target(changed.url)
+        return await self.store.put(changed)
 
     async def delete(self, loop_id: str) -> None:
         self.get(loop_id)
         await self.store.delete(loop_id)
 
-    async def rotate_secret(self, loop_id: str, grace_s: float) -> tuple[dict[str, Any], str]:
+    async def rotate_secret(self, loop_id: str, grace_s: float) -> tuple[Loop, str]:
         """A new first secret; the current ones keep signing for ``grace_s`` seconds."""
-        loop = dict(self.get(loop_id))
+        loop = self.get(loop_id)
         new = generate_secret()
-        until = time.time() + grace_s
-        kept = [{"secret": s["secret"],
-                 "expires_at": until if s.get("expires_at") is None else min(s["expires_at"], until)}
-                for s in loop.get("secrets", [])
-                if s.get("expires_at") is None or s["expires_at"] > time.time()]
-        loop["secrets"] = [{"secret": new, "expires_at": None}, *kept]
-        return await self.store.put(loop), new
+        now = time.time()
+        until = now + grace_s
+        kept = [{"secret": s.secret,
+                 "expires_at": until if s.expires_at is None else min(s.expires_at, until)}
+                for s in loop.secrets if s.active(now)]
+        # the model allows 10 secrets; the oldest fall off first
+        secrets = [{"secret": new, "expires_at": None}, *kept][:limit("secrets", "maxItems")]
+        return await self.store.put(loop.changed(secrets=secrets)), new
 
     # -- checks ----------------------------------------------------------------------------
-    async def validate(self, loop_id: str, method: str = "file") -> tuple[dict[str, Any], OwnershipResult]:
+    async def validate(self, loop_id: str, method: str = "file") -> tuple[Loop, OwnershipResult]:
         """Check ownership now; on success the loop is marked validated for its current URL."""
         loop = self.get(loop_id)
-        challenge = loop["validation"]
+        challenge = loop.validation
+        if challenge is None:  # only a hand-written fl.loops record can lack one
+            file_name, content = new_challenge()
+            challenge = Validation(file_name, content)
+            loop = await self.store.put(loop.changed(validation=dataclasses.asdict(challenge)))
         if method == "dns":
-            result = await check_dns(loop["url"], challenge["content"])
+            result = await check_dns(loop.url, challenge.content)
         elif method == "file":
-            result = await check_file(self.client, loop["url"], challenge["file_name"],
-                                      challenge["content"], max_bytes=self.validation_max_bytes,
+            result = await check_file(self.client, loop.url, challenge.file_name,
+                                      challenge.content, max_bytes=self.validation_max_bytes,
                                       timeout_s=self.validation_timeout_s)
         else:
             raise InputError("method", "must be 'file' or 'dns'")
         if result.valid:
-            validation = dict(challenge)
-            validation.update(validated_at=time.time(), validated_url=loop["url"], method=method)
-            loop = await self.store.put({**loop, "validation": validation})
+            proven = dataclasses.replace(challenge, validated_at=time.time(),
+                                         validated_url=loop.url,
+                                         method="dns" if method == "dns" else "file")
+            loop = await self.store.put(loop.changed(validation=dataclasses.asdict(proven)))
         return loop, result
 
     async def test_call(self, loop_id: str, encoding: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -178,13 +195,12 @@ class ControlPlane:
         loop = self.get(loop_id)
         body, content_type = encode(encoding, [data])
         webhook_id = TEST_PREFIX + _secrets.token_hex(12)
-        secrets = [SigningSecret(s["secret"], s.get("expires_at")) for s in loop["secrets"]]
-        headers = dict(webhook_headers(webhook_id, int(time.time()), body,
-                                       [s for s in secrets if s.active(time.time())]))
+        now = time.time()
+        headers = dict(webhook_headers(webhook_id, int(now), body,
+                                       [s for s in loop.secrets if s.active(now)]))
         headers["Content-Type"] = content_type
         try:
-            response = await self.client.post(loop["url"], body, headers,
-                                              min(float(loop.get("timeout_s", 10)), 30.0))
+            response = await self.client.post(loop.url, body, headers, min(loop.timeout_s, 30.0))
         except (SsrfRefused, InvalidUrl) as exc:
             raise InputError("url", f"refused: {exc}") from None
         except DeliveryError as exc:

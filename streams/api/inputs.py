@@ -1,19 +1,20 @@
 """Validation of control-API request bodies: every problem names its field.
 
 Unknown fields are rejected (a typo such as ``evnets`` must not silently create a loop that
-receives nothing). Limits mirror ``schemas/loop.json``.
+receives nothing). Loop values are checked by the loop model (``schemas.loop.Loop``, limits and
+defaults from ``schemas/loop.json``), the same for the API, the CLI, the YAML and the registry.
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Callable, Mapping
 
-from yarl import URL
-
+from schemas.errors import InvalidRecord
 from schemas.validation import RAW_EVENT_TYPES
 
-__all__ = ["InputError", "parse_create", "parse_patch", "parse_redrive", "parse_replay",
-           "parse_rotate", "parse_test"]
+__all__ = ["CREATE_FIELDS", "InputError", "PATCH_FIELDS", "from_invalid", "parse_create",
+           "parse_list_filter", "parse_patch", "parse_redrive", "parse_replay", "parse_rotate",
+           "parse_test"]
 
 
 class InputError(ValueError):
@@ -25,37 +26,23 @@ class InputError(ValueError):
         self.problem = problem
 
 
-def check_url(value: Any, field: str = "url") -> str:
-    if not isinstance(value, str) or not value:
-        raise InputError(field, "must be a non-empty string")
-    if len(value) > 2048:
-        raise InputError(field, "must be at most 2048 characters")
-    try:
-        url = URL(value)
-    except ValueError as exc:
-        raise InputError(field, f"is not a URL ({exc})") from None
-    if url.scheme not in ("http", "https"):
-        raise InputError(field, f"must use http or https, not {url.scheme or 'no scheme'!r}")
-    if not url.host:
-        raise InputError(field, "must name a host")
-    if url.user or url.password:
-        raise InputError(field, "must not carry credentials (user:password@)")
-    if url.fragment:
-        raise InputError(field, "must not have a #fragment")
-    return value  # the SSRF guard checks the address (ControlPlane, then at connect time)
+#: what a client may set on a loop; the model (schemas.loop.Loop) checks the values
+LOOP_FIELDS = frozenset({"url", "events", "database", "collection", "fields", "encoding",
+                         "batch", "rate_per_s", "max_in_flight", "timeout_s"})
+CREATE_FIELDS = LOOP_FIELDS | {"secret"}
+PATCH_FIELDS = LOOP_FIELDS | {"status"}
 
 
-def _events(value: Any, field: str = "events") -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise InputError(field, "must be a non-empty list of event types")
-    out: list[str] = []
-    for i, item in enumerate(value):
-        if item not in RAW_EVENT_TYPES:
-            raise InputError(f"{field}[{i}]", f"unknown event type {item!r} "
-                             f"(known: {', '.join(sorted(RAW_EVENT_TYPES))})")
-        if item not in out:
-            out.append(item)
-    return out
+def from_invalid(exc: InvalidRecord) -> InputError:
+    """The API's error for a loop the model refused: the field as the client sent it
+    (``secret`` for ``secrets[0].secret``) and the model's reason."""
+    field = exc.field
+    reason = exc.reason
+    if field is not None and reason.startswith(f"field '{field}'"):
+        reason = reason[len(f"field '{field}'"):].lstrip(": ")
+    if field is not None and field.startswith("secrets"):
+        field = "secret"
+    return InputError(field, reason)
 
 
 def _opt_name(value: Any, field: str) -> str | None:
@@ -64,16 +51,6 @@ def _opt_name(value: Any, field: str) -> str | None:
     if not isinstance(value, str) or not value or len(value) > 256:
         raise InputError(field, "must be null or a string of 1-256 characters")
     return value
-
-
-def _fields(value: Any, field: str = "fields") -> list[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise InputError(field, "must be null (all profile fields) or a list of field names")
-    if len(value) > 500:
-        raise InputError(field, "must list at most 500 field names")
-    return list(dict.fromkeys(value))
 
 
 def _number(lo: float, hi: float, integer: bool = False) -> Callable[[Any, str], float | int]:
@@ -85,43 +62,6 @@ def _number(lo: float, hi: float, integer: bool = False) -> Callable[[Any, str],
             raise InputError(field, f"must be between {lo:g} and {hi:g}, got {value}")
         return value
     return check
-
-
-def _encoding(value: Any, field: str = "encoding") -> str:
-    if value not in ("json", "form", "json-batch"):
-        raise InputError(field, f"must be one of json, form, json-batch; got {value!r}")
-    return str(value)
-
-
-def _batch(value: Any, field: str = "batch") -> dict[str, int]:
-    if not isinstance(value, dict):
-        raise InputError(field, "must be an object {max_events, max_wait_ms}")
-    _reject_unknown(value, {"max_events", "max_wait_ms"}, f"{field}.")
-    return {"max_events": int(_number(1, 1000, True)(value.get("max_events", 100), f"{field}.max_events")),
-            "max_wait_ms": int(_number(1, 60000, True)(value.get("max_wait_ms", 1000), f"{field}.max_wait_ms"))}
-
-
-def _secret(value: Any, field: str = "secret") -> str:
-    if not isinstance(value, str) or not value.startswith("whsec_") or len(value) < 30:
-        raise InputError(field, "must be a Standard Webhooks secret: 'whsec_' + base64 of >= 16 bytes")
-    return value
-
-
-def _status(value: Any, field: str = "status") -> str:
-    if value not in ("enabled", "disabled"):
-        raise InputError(field, f"must be 'enabled' or 'disabled', got {value!r}")
-    return str(value)
-
-
-_CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "url": check_url, "events": _events,
-    "database": _opt_name, "collection": _opt_name, "fields": _fields,
-    "encoding": _encoding, "batch": _batch,
-    "rate_per_s": _number(0.01, 100000), "max_in_flight": _number(1, 1000, True),
-    "timeout_s": _number(0.1, 120), "secret": _secret, "status": _status,
-}
-CREATE_FIELDS = frozenset(_CHECKS) - {"status"}
-PATCH_FIELDS = frozenset(_CHECKS) - {"secret"}
 
 
 def _reject_unknown(body: Mapping[str, Any], allowed: frozenset[str] | set[str], prefix: str = "") -> None:
@@ -137,21 +77,34 @@ def _object(body: Any) -> Mapping[str, Any]:
 
 
 def parse_create(body: Any) -> dict[str, Any]:
-    """A create body -> checked fields (url and events required)."""
+    """A create body -> its fields (url and events required). The values are checked when
+    the loop is made (:class:`schemas.loop.Loop`, the same model for every door)."""
     body = _object(body)
     _reject_unknown(body, CREATE_FIELDS)
     for required in ("url", "events"):
         if required not in body:
             raise InputError(required, "is required")
-    return {key: _CHECKS[key](value, key) for key, value in body.items()}
+    return dict(body)
 
 
 def parse_patch(body: Any) -> dict[str, Any]:
+    """A change body -> its fields; checked like :func:`parse_create`'s."""
     body = _object(body)
     _reject_unknown(body, PATCH_FIELDS)
     if not body:
         raise InputError(None, "nothing to change: send at least one field")
-    return {key: _CHECKS[key](value, key) for key, value in body.items()}
+    return dict(body)
+
+
+def parse_list_filter(query: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
+    """``GET /loops`` filters ``database``, ``collection``, ``event`` (each optional)."""
+    _reject_unknown(query, {"database", "collection", "event"})
+    event = query.get("event")
+    if event is not None and event not in RAW_EVENT_TYPES:
+        raise InputError("event", f"unknown event type {event!r} "
+                         f"(known: {', '.join(sorted(RAW_EVENT_TYPES))})")
+    return (_opt_name(query.get("database"), "database"),
+            _opt_name(query.get("collection"), "collection"), event)
 
 
 def parse_rotate(body: Any) -> float:

@@ -11,8 +11,8 @@ from streams.esp.ingest import ReportRefused
 from streams.config.settings import Secret
 from streams.api.auth import bearer_auth
 from streams.api.control import ControlPlane, NotFound, public_view
-from streams.api.inputs import (InputError, parse_create, parse_patch, parse_redrive, parse_replay,
-                     parse_rotate, parse_test)
+from streams.api.inputs import (InputError, parse_create, parse_list_filter, parse_patch,
+                                parse_redrive, parse_replay, parse_rotate, parse_test)
 from streams.api.server import health_app
 
 __all__ = ["control_app"]
@@ -89,8 +89,7 @@ def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callab
 
     @routes.get("/loops")
     async def listing(request: web.Request) -> web.Response:
-        q = _query(request, "database", "collection", "event")
-        loops = control.list(q.get("database"), q.get("collection"), q.get("event"))
+        loops = control.list(*parse_list_filter(_query(request, "database", "collection", "event")))
         return web.json_response({"loops": [public_view(loop) for loop in loops]})
 
     @routes.get("/loops/{id}")

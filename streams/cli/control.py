@@ -19,10 +19,12 @@ from senders.ssrf import SsrfPolicy
 
 from streams.kafka.loopstore import LoopStore, parse_loop
 from streams.kafka.registry import CompactedView
+from schemas.loop import Loop
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
 from streams.api.control import ControlPlane, NotFound, public_view
-from streams.api.inputs import InputError, parse_create, parse_patch, parse_test
+from streams.api.inputs import (InputError, parse_create, parse_list_filter, parse_patch,
+                                parse_test)
 
 __all__ = ["dead_letters_group", "invalid_group", "loops_group"]
 
@@ -32,13 +34,13 @@ T = TypeVar("T")
 def _run(config: Config, action: Callable[[ControlPlane], Awaitable[T]]) -> T:
     async def main() -> T:
         topics = Topics.for_config(config)
-        view: CompactedView[dict[str, Any]] = CompactedView(config.kafka, topics.loops, parse_loop)
+        view: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
         await asyncio.get_running_loop().run_in_executor(None, view.start)
         client = HttpClient(SsrfPolicy(config.security.allow_networks))
         await client.start()
         try:
             control = ControlPlane(LoopStore(config.kafka, topics.loops, view), client,
-                                   config.sender, config.kafka, topics)
+                                   config.kafka, topics)
             return await action(control)
         finally:
             await client.close()
@@ -85,8 +87,7 @@ def loops_group(config: Config) -> click.Group:
                            ("max_in_flight", max_in_flight), ("timeout_s", timeout_s)):
             if value is not None:
                 body[key] = value
-        checked = parse_create(body)
-        loop = _run(config, lambda c: c.create(checked))
+        loop = _run(config, lambda c: c.create(parse_create(body)))
         _echo(public_view(loop, reveal_secrets=True))
 
     @loops.command(name="list")
@@ -97,7 +98,10 @@ def loops_group(config: Config) -> click.Group:
         """List loops, optionally of one database, collection and/or event type."""
 
         async def action(c: ControlPlane) -> list[dict[str, Any]]:
-            return [public_view(loop) for loop in c.list(database, collection, event)]
+            filters = parse_list_filter({k: v for k, v in (("database", database),
+                                                           ("collection", collection),
+                                                           ("event", event)) if v is not None})
+            return [public_view(loop) for loop in c.list(*filters)]
 
         _echo({"loops": _run(config, action)})
 
@@ -134,8 +138,7 @@ def loops_group(config: Config) -> click.Group:
                                   ("rate_per_s", rate_per_s), ("max_in_flight", max_in_flight),
                                   ("timeout_s", timeout_s), ("status", status))
                 if v is not None}
-        checked = parse_patch(body)
-        _echo(public_view(_run(config, lambda c: c.patch(loop_id, checked))))
+        _echo(public_view(_run(config, lambda c: c.patch(loop_id, parse_patch(body)))))
 
     @loops.command(name="validate")
     @click.argument("loop_id")

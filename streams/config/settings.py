@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from schemas.errors import InvalidRecord
+from schemas.loop import DEFAULTS, Loop
 
 __all__ = [
     "ApiConfig", "BatchDecl", "Config", "EspConfig", "EspDatabase", "KafkaConfig", "LoopDecl",
@@ -130,15 +133,12 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class SenderConfig:
-    """The delivery engine, its retry policy, and the limits a loop inherits by default."""
+    """The delivery engine and its retry policy. A loop's own limits (rate, in-flight,
+    timeout, batch) and their defaults are the loop's: ``schemas/loop.json``."""
 
     metrics_bind: str = "127.0.0.1"
     #: /metrics, /healthz, /readyz of a sender process; 0 picks a free port.
     metrics_port: int = 6067
-    # -- per-loop defaults (a loop may set its own) --
-    timeout_s: float = 10.0
-    max_in_flight: int = 32
-    rate_per_s: float = 200.0
     # -- retries --
     retry_schedule_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     retry_jitter: float = 0.2
@@ -164,12 +164,6 @@ class SenderConfig:
     defer_after_s: float = 30.0
 
     def check(self) -> None:
-        if not 0.1 <= self.timeout_s <= 120:
-            raise ValueError(f"timeout_s: must be in [0.1, 120], got {self.timeout_s:g}")
-        if not 1 <= self.max_in_flight <= 1000:
-            raise ValueError(f"max_in_flight: must be 1..1000, got {self.max_in_flight}")
-        if not 0 < self.rate_per_s <= 100000:
-            raise ValueError(f"rate_per_s: must be in (0, 100000], got {self.rate_per_s:g}")
         if not self.retry_schedule_s or any(d <= 0 for d in self.retry_schedule_s):
             raise ValueError("retry_schedule_s: needs at least one delay, all > 0")
         if list(self.retry_schedule_s) != sorted(self.retry_schedule_s):
@@ -276,16 +270,11 @@ class EspConfig:
 
 @dataclass(frozen=True)
 class BatchDecl:
-    """json-batch: up to ``max_events`` per call, or what arrived within ``max_wait_ms``."""
+    """json-batch: up to ``max_events`` per call, or what arrived within ``max_wait_ms``;
+    left out = the loop schema's default."""
 
-    max_events: int = 100
-    max_wait_ms: int = 1000
-
-    def check(self) -> None:
-        if not 1 <= self.max_events <= 1000:
-            raise ValueError(f"max_events: must be 1..1000, got {self.max_events}")
-        if not 1 <= self.max_wait_ms <= 60000:
-            raise ValueError(f"max_wait_ms: must be 1..60000, got {self.max_wait_ms}")
+    max_events: int | None = None
+    max_wait_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -294,7 +283,8 @@ class LoopDecl:
 
     ``trusted: true`` records the operator's word for URL ownership (validation method
     ``operator``); otherwise the loop waits for file or DNS validation like an API loop.
-    Limits left out take the ``sender`` section's defaults.
+    Settings left out take the loop schema's defaults (``schemas/loop.json``); the loop is
+    checked by the same model as every API or CLI loop (:class:`schemas.loop.Loop`).
     """
 
     id: str
@@ -302,31 +292,45 @@ class LoopDecl:
     events: tuple[str, ...]
     database: str | None = None
     collection: str | None = None
-    encoding: Literal["json", "form", "json-batch"] = "json"
+    encoding: Literal["json", "form", "json-batch"] | None = None
     fields: tuple[str, ...] | None = None
-    batch: BatchDecl = field(default_factory=BatchDecl)
+    batch: BatchDecl | None = None
     rate_per_s: float | None = None
     max_in_flight: int | None = None
     timeout_s: float | None = None
     secret: Secret | None = None
     trusted: bool = False
 
+    def declared(self) -> dict[str, Any]:
+        """The loop-document keys this declaration sets (what it leaves out is left out)."""
+        doc: dict[str, Any] = {"id": self.id, "url": self.url, "events": list(self.events),
+                               "database": self.database, "collection": self.collection,
+                               "fields": None if self.fields is None else list(self.fields)}
+        for key in ("encoding", "rate_per_s", "max_in_flight", "timeout_s"):
+            if getattr(self, key) is not None:
+                doc[key] = getattr(self, key)
+        if self.batch is not None:
+            batch = dict(DEFAULTS["batch"])
+            batch.update({k: v for k, v in (("max_events", self.batch.max_events),
+                                            ("max_wait_ms", self.batch.max_wait_ms))
+                          if v is not None})
+            doc["batch"] = batch
+        return doc
+
     def check(self) -> None:
-        if not self.id or len(self.id) > 64 or not all(c.isalnum() or c in "-_." for c in self.id):
-            raise ValueError(f"id: 1-64 letters, digits, '-', '_' or '.', got {self.id!r}")
-        if not (self.url.startswith("http://") or self.url.startswith("https://")):
-            raise ValueError(f"url: must be an http(s) URL, got {self.url!r}")
-        if not self.events:
-            raise ValueError("events: name at least one event type")
-        if self.secret is not None and not self.secret.reveal().startswith("whsec_"):
-            raise ValueError("secret: must start with 'whsec_' (Standard Webhooks format)")
-        # the bounds of schemas/loop.json: a loop outside them would be skipped by every process
-        if self.rate_per_s is not None and not 0 < self.rate_per_s <= 100000:
-            raise ValueError(f"rate_per_s: must be in (0, 100000], got {self.rate_per_s:g}")
-        if self.max_in_flight is not None and not 1 <= self.max_in_flight <= 1000:
-            raise ValueError(f"max_in_flight: must be 1..1000, got {self.max_in_flight}")
-        if self.timeout_s is not None and not 0.1 <= self.timeout_s <= 120:
-            raise ValueError(f"timeout_s: must be in [0.1, 120], got {self.timeout_s:g}")
+        secret = self.secret.reveal() if self.secret is not None else _PLACEHOLDER_SECRET
+        doc = {**self.declared(), "secrets": [{"secret": secret, "expires_at": None}],
+               "created_at": 0, "updated_at": 0, "version": 0}
+        try:
+            Loop.from_doc(doc)
+        except InvalidRecord as exc:
+            field_name = "secret" if (exc.field or "").startswith("secrets") else exc.field
+            reason = exc.reason.replace(f"field '{exc.field}': ", "") if exc.field else exc.reason
+            raise ValueError(f"{field_name}: {reason}" if field_name else reason) from None
+
+
+# valid by the secret rule; only used to check a declaration that brings no secret of its own
+_PLACEHOLDER_SECRET = "whsec_" + "A" * 32
 
 
 @dataclass(frozen=True)

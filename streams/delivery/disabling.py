@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from schemas.loop import Loop
+
 from streams.kafka.loopstore import LoopStore
 from streams.metrics import PipelineMetrics
 from streams.kafka.output import Output
@@ -23,7 +25,7 @@ class LoopDisabler:
     """Writes ``status: disabled`` to fl.loops (once per loop at a time) and an event to
     ``fl.operations``; the sender's view then dead-letters the loop's deliveries."""
 
-    def __init__(self, loops: CompactedView[dict[str, Any]], store: LoopStore, output: Output,
+    def __init__(self, loops: CompactedView[Loop], store: LoopStore, output: Output,
                  topics: Topics, metrics: PipelineMetrics) -> None:
         self.loops = loops
         self.store = store
@@ -44,10 +46,10 @@ class LoopDisabler:
 
     async def _disable(self, loop_id: str, kind: str, reason: str) -> None:
         try:
-            loop_def = self.loops.get(loop_id)
-            if loop_def is None or loop_def.get("status") != "enabled":
+            loop = self.loops.get(loop_id)
+            if loop is None or loop.status != "enabled":
                 return
-            await self.store.put({**loop_def, "status": "disabled", "disabled_reason": reason})
+            await self.store.put(loop.changed(status="disabled", disabled_reason=reason))
             event = {"type": "loop_disabled", "loop_id": loop_id, "reason": reason,
                      "at_ms": now_ms()}
             self.output.send(self.topics.operations, loop_id.encode(), orjson.dumps(event))

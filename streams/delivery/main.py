@@ -6,6 +6,7 @@ import logging
 import signal
 from typing import Any
 
+from schemas.loop import Loop
 from senders.client import HttpClient
 from senders.engine import Dispatcher
 from senders.ssrf import SsrfPolicy
@@ -29,7 +30,7 @@ async def _main(config: Config) -> None:
     topics = Topics.for_config(config)
     metrics = PipelineMetrics.shared()
     loop = asyncio.get_running_loop()
-    loops: CompactedView[dict[str, Any]] = CompactedView(config.kafka, topics.loops, parse_loop)
+    loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
     await loop.run_in_executor(None, loops.start)
     output = Output(config.kafka)
     output.start()

@@ -29,10 +29,9 @@ from typing import Any, Callable, Iterable
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from schemas.loop import Loop, limit
 from senders.batching import Batcher
 from senders.engine import Dispatcher, Outcome
-from senders.errors import InvalidLoopDefinition
-from senders.model import LoopSettings
 from senders.retry import RetrySchedule
 
 from streams.kafka.clients import confluent_config
@@ -72,7 +71,7 @@ class SenderService:
     """Runs until :meth:`stop`; see the module docstring for the guarantees."""
 
     def __init__(self, config: Config, topics: Topics, metrics: PipelineMetrics,
-                 dispatcher: Dispatcher, loops: CompactedView[dict[str, Any]],
+                 dispatcher: Dispatcher, loops: CompactedView[Loop],
                  loop_store: LoopStore, output: Output) -> None:
         self.config = config
         self.topics = topics
@@ -93,7 +92,6 @@ class SenderService:
         self._active = 0
         self._total_partitions = 0
         self._seen_loops: set[str] = set()
-        self._settings_cache: dict[str, tuple[int, LoopSettings]] = {}
         self.disabler = LoopDisabler(loops, loop_store, output, topics, metrics)
         #: per loop, a moving average of how long a call takes (timeouts included)
         self._latency_s: dict[str, float] = {}
@@ -162,7 +160,7 @@ class SenderService:
         """Finish what is in flight (bounded), flush outcomes, commit, leave the group."""
         for key, items in self.batcher.drain():
             self._start_batch(key, items)
-        deadline = self.config.sender.timeout_s + 5
+        deadline = limit("timeout_s", "maximum") + 5
         pending = self._tasks | self.disabler.tasks
         if pending:
             await asyncio.wait(pending, timeout=deadline)
@@ -206,7 +204,7 @@ class SenderService:
     async def _revoked(self, partitions: list[TopicPartition], drain: bool) -> list[TopicPartition]:
         tps = {(p.topic, p.partition) for p in partitions}
         if drain:  # let in-flight work of these partitions finish so it is not sent twice
-            deadline = time.monotonic() + min(self.config.sender.timeout_s + 2, 30)
+            deadline = time.monotonic() + 30
             while time.monotonic() < deadline and any(
                     self._offsets[tp].outstanding - self._held_count(tp) > 0
                     for tp in tps if tp in self._offsets):
@@ -276,19 +274,14 @@ class SenderService:
     def _begin(self, tp: TP, offset: int, gen: int, delivery: Delivery) -> None:
         now = now_ms()
         loop_id = delivery["loop_id"]
-        loop_def = self.loops.get(loop_id)
-        problem = self._undeliverable(loop_def)
+        settings = self.loops.get(loop_id)
+        problem = _undeliverable(settings)
         if problem is not None:
             self._forget(loop_id)  # a re-enabled loop starts with a fresh breaker and streak
             self._produce([self.router.dead_without_attempt(delivery, problem, now)], tp, offset, gen)
             return
-        assert loop_def is not None
-        try:
-            settings = self._settings(loop_def)
-        except InvalidLoopDefinition as exc:
-            self._produce([self.router.dead_without_attempt(delivery, str(exc), now)],
-                          tp, offset, gen)
-            return
+        assert settings is not None
+        self._track(settings)
         if self._expected_wait_s(settings) > self.config.sender.defer_after_s:
             if _age_s(delivery) > self.config.sender.max_age_s:
                 reason = f"deferred past max_age_s={self.config.sender.max_age_s:g}: loop too slow"
@@ -312,7 +305,7 @@ class SenderService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _expected_wait_s(self, settings: LoopSettings) -> float:
+    def _expected_wait_s(self, settings: Loop) -> float:
         """How long the loop's queue would take to drain at its recent pace."""
         waiting = self.dispatcher.waiting(settings.id)
         if not waiting:
@@ -322,33 +315,13 @@ class SenderService:
         per_call_s = max(self._latency_s.get(settings.id, 0.0) / max(capacity, 1), 1.0 / rate)
         return waiting * per_call_s
 
-    @staticmethod
-    def _undeliverable(loop_def: dict[str, Any] | None) -> str | None:
-        if loop_def is None:
-            return "loop deleted"
-        if loop_def.get("status") != "enabled":
-            return f"loop disabled: {loop_def.get('disabled_reason') or 'by its owner'}"
-        validation = loop_def.get("validation") or {}
-        if not validation.get("validated_at") or validation.get("validated_url") != loop_def["url"]:
-            return "loop URL ownership not validated"
-        return None
+    def _track(self, loop: Loop) -> None:
+        """Metrics series of a loop seen for the first time."""
+        if loop.id not in self._seen_loops:
+            self._seen_loops.add(loop.id)
+            self._init_loop_metrics(loop.id)
 
-    def _settings(self, loop_def: dict[str, Any]) -> LoopSettings:
-        cached = self._settings_cache.get(loop_def["id"])
-        version = loop_def.get("version", 0)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        if loop_def["id"] not in self._seen_loops:
-            self._seen_loops.add(loop_def["id"])
-            self._init_loop_metrics(loop_def["id"])
-        s = self.config.sender
-        settings = LoopSettings.from_definition(loop_def, timeout_s=s.timeout_s,
-                                                max_in_flight=s.max_in_flight,
-                                                rate_per_s=s.rate_per_s)
-        self._settings_cache[loop_def["id"]] = (version, settings)
-        return settings
-
-    async def _deliver_one(self, settings: LoopSettings, tp: TP, offset: int, gen: int,
+    async def _deliver_one(self, settings: Loop, tp: TP, offset: int, gen: int,
                            delivery: Delivery) -> None:
         attempt = len(delivery.get("attempts", ())) + 1
         outcome = await self.dispatcher.deliver(settings, delivery["delivery_id"],
@@ -357,20 +330,20 @@ class SenderService:
         self._after(settings, outcome, [(tp, offset, gen, delivery)])
 
     def _start_batch(self, loop_id: str, entries: list[tuple[TP, int, int, Delivery]]) -> None:
-        loop_def = self.loops.get(loop_id)
-        problem = self._undeliverable(loop_def)
+        loop = self.loops.get(loop_id)
+        problem = _undeliverable(loop)
         if problem is not None:
             now = now_ms()
             self._active -= len(entries)
             for tp, offset, gen, d in entries:
                 self._produce([self.router.dead_without_attempt(d, problem, now)], tp, offset, gen)
             return
-        assert loop_def is not None
-        task = asyncio.create_task(self._deliver_batch(self._settings(loop_def), entries))
+        assert loop is not None
+        task = asyncio.create_task(self._deliver_batch(loop, entries))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver_batch(self, settings: LoopSettings,
+    async def _deliver_batch(self, settings: Loop,
                              entries: list[tuple[TP, int, int, Delivery]]) -> None:
         ids = sorted(d["delivery_id"] for *_, d in entries)
         webhook_id = "batch_" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
@@ -380,7 +353,7 @@ class SenderService:
                                                 age_s=max(_age_s(d) for *_, d in entries))
         self._after(settings, outcome, entries)
 
-    def _after(self, settings: LoopSettings, outcome: Outcome,
+    def _after(self, settings: Loop, outcome: Outcome,
                entries: list[tuple[TP, int, int, Delivery]]) -> None:
         now = now_ms()
         self._active -= len(entries)
@@ -437,7 +410,6 @@ class SenderService:
     def _forget(self, loop_id: str) -> None:
         if loop_id in self._seen_loops:
             self._seen_loops.discard(loop_id)
-            self._settings_cache.pop(loop_id, None)
             self.dispatcher.forget(loop_id)
             self.metrics.breaker_open.remove(loop_id)
 
@@ -531,6 +503,10 @@ class SenderService:
         if resume:
             await self._call(self.consumer.resume, [TopicPartition(t, p) for t, p in resume])
             self._paused.difference_update(resume)
+
+def _undeliverable(loop: Loop | None) -> str | None:
+    return "loop deleted" if loop is None else loop.undeliverable_reason()
+
 
 def _age_s(delivery: Delivery) -> float:
     """Seconds since the delivery was routed (the schedule's max_age_s counts from there)."""

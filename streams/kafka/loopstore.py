@@ -1,8 +1,9 @@
-"""Loop definitions: the registry view of ``fl.loops`` plus writes that read their own writes.
+"""Loops: the registry view of ``fl.loops`` plus writes that read their own writes.
 
-Every write (API, CLI, YAML start-up, the sender disabling a loop) goes through
-:meth:`LoopStore.put` / :meth:`LoopStore.delete`: produce to the compacted topic, then wait
-until this process's view shows the record.
+The view holds :class:`schemas.loop.Loop` objects, made by :func:`parse_loop` (a record that
+is not a valid loop is skipped by every process alike). Every write (API, CLI, YAML start-up,
+the sender disabling a loop) goes through :meth:`LoopStore.put` / :meth:`LoopStore.delete`:
+produce to the compacted topic, then wait until this process's view shows the record.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 
-from schemas.validation import validate_loop
+from schemas.loop import Loop
 
 from streams.kafka.clients import confluent_config
 from streams.kafka.registry import CompactedView
@@ -22,15 +23,15 @@ from streams.config.settings import KafkaConfig
 __all__ = ["LoopStore", "parse_loop"]
 
 
-def parse_loop(data: bytes) -> dict[str, Any]:
-    """``fl.loops`` value -> validated loop definition (raises ValueError)."""
-    return validate_loop(orjson.loads(data))
+def parse_loop(data: bytes) -> Loop:
+    """``fl.loops`` value -> the loop (raises ValueError: ``InvalidRecord`` naming the field)."""
+    return Loop.from_doc(orjson.loads(data))
 
 
 class LoopStore:
     """Reads from the in-memory view; writes through Kafka and waits to see them."""
 
-    def __init__(self, kafka: KafkaConfig, topic: str, view: CompactedView[dict[str, Any]]) -> None:
+    def __init__(self, kafka: KafkaConfig, topic: str, view: CompactedView[Loop]) -> None:
         self.topic = topic
         self.view = view
         self._conf = confluent_config(kafka, **{
@@ -44,22 +45,25 @@ class LoopStore:
             self._client = Producer(self._conf)
         return self._client
 
-    def get(self, loop_id: str) -> dict[str, Any] | None:
+    def get(self, loop_id: str) -> Loop | None:
         return self.view.get(loop_id)
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[Loop]:
         return self.view.values()
 
-    async def put(self, loop: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
-        """Validate, stamp ``updated_at``/``version``, write, and return once visible."""
-        doc = dict(loop)
+    async def put(self, loop: Loop | dict[str, Any], timeout_s: float = 10.0) -> Loop:
+        """Stamp ``updated_at``/``version`` (and ``created_at`` of a new loop), validate,
+        write, and return the loop once this process's view shows it. A document may leave
+        the stamps out."""
+        doc = loop.to_doc() if isinstance(loop, Loop) else dict(loop)
         previous = self.view.get(doc["id"])
-        doc["version"] = (previous or {}).get("version", 0) + 1
-        doc["updated_at"] = time.time()
-        doc.setdefault("created_at", (previous or {}).get("created_at", doc["updated_at"]))
-        validate_loop(doc)
-        await self._write(doc["id"].encode(), orjson.dumps(doc), timeout_s)
-        return doc
+        now = time.time()
+        doc["version"] = (previous.version if previous is not None else 0) + 1
+        doc["updated_at"] = now
+        doc["created_at"] = previous.created_at if previous is not None else doc.get("created_at", now)
+        written = Loop.from_doc(doc)
+        await self._write(written.id.encode(), orjson.dumps(written.to_doc()), timeout_s)
+        return written
 
     async def delete(self, loop_id: str, timeout_s: float = 10.0) -> None:
         await self._write(loop_id.encode(), None, timeout_s)

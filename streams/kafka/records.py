@@ -30,6 +30,7 @@ class Delivery(TypedDict, total=False):
     event_id: str
     event_type: str
     profile: str | None
+    recipient: str | None   # the event's recipient, for the delivery key when no profile
     source_ts_ms: int       # when the raw event was produced (Kafka timestamp)
     routed_ms: int
     payload: dict[str, Any]
@@ -59,15 +60,17 @@ def new_delivery(delivery_id: str, loop_id: str, event: dict[str, Any],
     return {
         "delivery_id": delivery_id, "loop_id": loop_id, "event_id": event["id"],
         "event_type": event["type"], "profile": event.get("profile"),
-        "source_ts_ms": source_ts_ms, "routed_ms": now_ms(), "payload": payload,
+        "recipient": event.get("recipient"), "source_ts_ms": source_ts_ms, "routed_ms": now_ms(), "payload": payload,
         "attempts": [],
     }
 
 
-def delivery_key(loop_id: str, event: dict[str, Any]) -> bytes:
-    """``loop id | profile id (else recipient)``: spreads one loop over all partitions."""
-    who = event.get("profile") or event.get("recipient") or event["id"]
-    return f"{loop_id}|{who}".encode()
+def delivery_key(delivery: Delivery) -> bytes:
+    """The key of a delivery on every topic it travels (fresh, retry tiers, dead letters):
+    ``loop id | profile id (else recipient, else event id)``; spreads one loop over all
+    partitions and keeps a profile's deliveries to a loop on one."""
+    who = delivery.get("profile") or delivery.get("recipient") or delivery["event_id"]
+    return f"{delivery['loop_id']}|{who}".encode()
 
 
 def encode(delivery: Delivery) -> bytes:

@@ -67,7 +67,7 @@ def build_app(config: Config) -> faust.App:
     async def http_server() -> None:
         client = HttpClient(SsrfPolicy(config.security.allow_networks))
         await client.start()
-        control = ControlPlane(runtime.loop_store, client, config.sender, config.kafka, topics)
+        control = ControlPlane(runtime.loop_store, client, config.kafka, topics)
         server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready,
                                         api_ingest(runtime.output, topics.esp_reports,
                                                    config.esp.max_report_bytes)),

@@ -21,6 +21,7 @@ import orjson
 from enrichers.enrich import enrich
 from enrichers.profiles import apply_edit
 from enrichers.routing import LoopIndex, delivery_id, route
+from schemas.loop import Loop
 from schemas.validation import InvalidRecord, parse_profile, parse_raw_event
 
 from streams.metrics import PipelineMetrics
@@ -38,7 +39,7 @@ PROFILE_EDITS = frozenset({"create", "update", "delete"})
 class Enricher:
     """Turns raw records into delivery records; keeps the profile table current."""
 
-    def __init__(self, topics: Topics, loops: CompactedView[dict[str, Any]],
+    def __init__(self, topics: Topics, loops: CompactedView[Loop],
                  tags: CompactedView[dict[str, Any]], metrics: PipelineMetrics) -> None:
         self.topics = topics
         self.loops = loops
@@ -132,10 +133,9 @@ class Enricher:
         self.metrics.routed.labels(etype).inc(len(routes))
         out = []
         for loop, loop_payload in routes:
-            delivery = new_delivery(delivery_id(event["id"], loop["id"]), loop["id"], event,
+            delivery = new_delivery(delivery_id(event["id"], loop.id), loop.id, event,
                                     loop_payload, timestamp_ms)
-            out.append(OutRecord(self.topics.deliveries, delivery_key(loop["id"], event),
-                                 encode(delivery)))
+            out.append(OutRecord(self.topics.deliveries, delivery_key(delivery), encode(delivery)))
         return out
 
     def _invalid(self, topic: str, partition: int, offset: int, key: bytes | None,

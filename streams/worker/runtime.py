@@ -7,6 +7,7 @@ from typing import Any
 
 
 
+from schemas.loop import Loop
 from schemas.validation import parse_tags
 
 from streams.worker.bootstrap import ProfileBootstrap
@@ -37,7 +38,7 @@ class WorkerRuntime:
         self.topics = topics
         self.metrics = metrics
         self.output = Output(config.kafka)
-        self.loops: CompactedView[dict[str, Any]] = CompactedView(config.kafka, topics.loops,
+        self.loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops,
                                                                   parse_loop)
         self.tags: CompactedView[dict[str, Any]] = CompactedView(config.kafka, topics.ref_tags,
                                                                  _parse_tags)
@@ -58,8 +59,7 @@ class WorkerRuntime:
                 await loop.run_in_executor(None, self.loops.start)
                 await loop.run_in_executor(None, self.tags.start)
                 self.output.start()
-                written = await publish_declared(self.loop_store, self.config.loops,
-                                                 self.config.sender)
+                written = await publish_declared(self.loop_store, self.config.loops)
                 log.info("runtime ready: %d loops (%d declared loops written), %d mailings",
                          len(self.loops), written, len(self.tags))
                 self._started.set_result(None)

@@ -8,20 +8,20 @@ import pytest
 
 from enrichers.enrich import enrich
 from enrichers.routing import LoopIndex, delivery_id, route
-from schemas import validate_loop
+from schemas.loop import Loop
 from tests.schemas.examples import (EVENT_ID, loop_definition, mailing_tags, profile_snapshot,
                                     raw_event)
 
 
-def loop(loop_id: str, **overrides: Any) -> dict[str, Any]:
-    return validate_loop(loop_definition(id=loop_id, **overrides))
+def loop(loop_id: str, **overrides: Any) -> Loop:
+    return Loop.from_doc(loop_definition(id=loop_id, **overrides))
 
 
 UNVALIDATED = {"file_name": "feedbackloop-x.txt", "content": "x", "validated_at": None}
 
 
 def ids(loops: list[Any]) -> list[str]:
-    return [found["id"] for found in loops]
+    return [found.id for found in loops]
 
 
 def test_filters_by_type() -> None:
@@ -54,6 +54,8 @@ def test_only_enabled_and_validated_loops_are_routed() -> None:
         loop("disabled", status="disabled", disabled_reason="410 Gone"),
         loop("never-validated", validation=None),
         loop("not-validated", validation=UNVALIDATED),
+        # proven for another URL: the owner changed the URL after validating
+        loop("moved", url="https://elsewhere.example.org/hook"),
     ])
     assert len(index) == 1
     assert ids(index.matching("open", "newsletter", None)) == ["ok"]
@@ -83,7 +85,7 @@ def test_route_applies_each_loops_field_selection() -> None:
     event = raw_event("open")
     payload = enrich(event, profile_snapshot(), mailing_tags())
     routed = route(event, payload, index)
-    assert [(found["id"], sorted(p["fields"])) for found, p in routed] == [
+    assert [(found.id, sorted(p["fields"])) for found, p in routed] == [
         ("all", ["city", "email", "firstname", "lastname", "newsletter"]),
         ("some", ["firstname"]),
     ]

@@ -32,14 +32,14 @@ def healthy_throughput(project_factory: Callable[..., Project], receiver: Receiv
     """Deliveries/s of nine healthy loops (optionally next to one that hangs)."""
     # Modest concurrency: the receiver shares the test process, and a healthy call must never
     # come near the 2 s timeout that makes the hanging loop's calls fail.
-    project = project_factory(sender={"timeout_s": 2.0, "max_in_flight": 16,
-                                      "rate_per_s": 100000, "retry_schedule_s": [30]})
+    project = project_factory(sender={"retry_schedule_s": [30]})
     tag = "h" if with_hanging else "n"
+    limits = {"timeout_s": 2.0, "max_in_flight": 16, "rate_per_s": 100000}
     loops = [{"id": f"ok{i}", "url": receiver.url(f"/{tag}/ok{i}"), "events": ["open"],
-              "trusted": True} for i in range(9)]
+              "trusted": True, **limits} for i in range(9)]
     if with_hanging:
         loops.append({"id": "hang", "url": receiver.url(f"/{tag}/hang"), "events": ["open"],
-                      "trusted": True})
+                      "trusted": True, **limits})
         receiver.behave(f"/{tag}/hang", delay_s=60)
     publish_loops(project, loops)
     # The nine healthy loops and the hanging one share every partition.
@@ -81,11 +81,11 @@ def test_a_hanging_loop_does_not_slow_healthy_ones(project_factory: Callable[...
 def test_kill_9_loses_nothing(project_factory: Callable[..., Project], receiver: Receiver) -> None:
     """kill -9 the worker and the sender several times during a 20,000-event run."""
     project = project_factory(loops=[{"id": "crash", "url": receiver.url("/crash"),
-                                      "events": ["open"], "trusted": True}],
+                                      "events": ["open"], "trusted": True,
+                                      "rate_per_s": 100000, "max_in_flight": 128}],
                               # a call that fails for another reason (a receiver starved of
                               # CPU) is retried within the test's window, not in 5 minutes
-                              sender={"rate_per_s": 100000, "max_in_flight": 128,
-                                      "retry_schedule_s": [1, 2, 4, 8, 15, 30]})
+                              sender={"retry_schedule_s": [1, 2, 4, 8, 15, 30]})
     world = DemoWorld(profiles=500, seed=5)
     for p in world.profiles:
         project.produce(project.topics.ref_profiles, p["id"], p)
@@ -178,9 +178,9 @@ def test_rebalance_loses_nothing_and_does_not_stall(project_factory: Callable[..
                                                     receiver: Receiver) -> None:
     """A second sender joins mid-run and the first one leaves (SIGTERM): every delivery
     arrives, none twice (a graceful hand-over drains and commits), and delivery goes on."""
-    project = project_factory(sender={"rate_per_s": 400, "max_in_flight": 16})
+    project = project_factory()
     publish_loops(project, [{"id": "steady", "url": receiver.url("/steady"), "events": ["open"],
-                             "trusted": True}])
+                             "trusted": True, "rate_per_s": 400, "max_in_flight": 16}])
     n = 6000
     for i in range(n):
         d = delivery_for("steady", {"type": "open", "n": i}, profile=f"p{i}")

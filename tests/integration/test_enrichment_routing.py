@@ -23,7 +23,8 @@ MIX = ["open"] * 40 + ["click"] * 25 + ["bounce"] * 5 + ["failure"] * 5 + ["deli
 
 
 def loop(id_: str, url: str, events: list[str], **extra: Any) -> dict[str, Any]:
-    return {"id": id_, "url": url, "events": events, "trusted": True, **extra}
+    return {"id": id_, "url": url, "events": events, "trusted": True, "rate_per_s": 100000,
+            "max_in_flight": 64, **extra}
 
 
 def test_mixed_events_reach_exactly_the_loops_that_asked(
@@ -35,7 +36,7 @@ def test_mixed_events_reach_exactly_the_loops_that_asked(
              encoding="form"),
         loop("b-batch", receiver.url("/c"), ["open", "delivery", "update"], database="db-b",
              encoding="json-batch", batch={"max_events": 50, "max_wait_ms": 200}),
-    ], sender={"rate_per_s": 100000, "max_in_flight": 64})
+    ])
     world = DemoWorld(profiles=1000, databases=("db-a", "db-b"), mailings=10, seed=3)
     # Profiles through the bulk loader (the CLI), tags straight to the topic.
     profiles_file = tmp_path / "profiles.jsonl"

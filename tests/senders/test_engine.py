@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
@@ -16,10 +15,11 @@ from standardwebhooks.webhooks import Webhook
 from senders.client import HttpClient, HttpResponse
 from senders.engine import Dispatcher, Outcome
 from senders.errors import ConnectError, RequestTimeout, SsrfRefused
-from senders.model import LoopSettings, SigningSecret
 from senders.retry import RetrySchedule
 from senders.signing import generate_secret
 from senders.ssrf import SsrfPolicy
+from schemas.loop import Loop
+from senders import testing
 from senders.testing import FakeClock, RecordedCall, RecordingClient, settle
 
 from .conftest import LOOPBACK, ServerFactory
@@ -29,12 +29,8 @@ EVENT = {"id": "m-1", "type": "open", "recipient": "a@b.c", "fields": {"city": "
 NO_JITTER = RetrySchedule(jitter=0)
 
 
-def make_loop(**overrides: Any) -> LoopSettings:
-    values: dict[str, Any] = dict(id="l1", url="https://hooks.example/receive", encoding="json",
-                                  secrets=(SigningSecret(SECRET),), timeout_s=5.0, max_in_flight=4,
-                                  rate_per_s=1000.0)
-    values.update(overrides)
-    return LoopSettings(**values)
+def make_loop(**overrides: Any) -> Loop:
+    return testing.make_loop(**{"secrets": [SECRET], **overrides})
 
 
 def dispatcher(client: RecordingClient, clock: FakeClock | None = None, **kwargs: Any) -> Dispatcher:
@@ -72,8 +68,8 @@ async def test_signature_verifies_with_the_reference_library_and_id_is_stable() 
 async def test_rotation_signs_with_both_unexpired_secrets() -> None:
     old = generate_secret()
     client = RecordingClient()
-    loop = make_loop(secrets=(SigningSecret(SECRET), SigningSecret(old, time.time() + 60),
-                              SigningSecret(generate_secret(), time.time() - 60)))
+    loop = make_loop(secrets=[SECRET, {"secret": old, "expires_at": time.time() + 60},
+                              {"secret": generate_secret(), "expires_at": time.time() - 60}])
     await Dispatcher(client).deliver(loop, "wh-1", [EVENT], 1)
     headers = client.calls[0].headers
     assert len(headers["webhook-signature"].split(" ")) == 2
@@ -274,8 +270,8 @@ async def test_changed_settings_apply_on_the_next_call() -> None:
     loop = make_loop(max_in_flight=2)
     await engine.deliver(loop, "w", [EVENT], 1)
     new_secret = generate_secret()
-    changed = dataclasses.replace(loop, max_in_flight=6, rate_per_s=50,
-                                  secrets=(SigningSecret(new_secret),))
+    changed = loop.changed(max_in_flight=6, rate_per_s=50,
+                           secrets=[{"secret": new_secret, "expires_at": None}])
     await engine.deliver(changed, "w", [EVENT], 1)
     assert engine.limits("l1") == (6, 50)
     assert client.calls[1].headers["webhook-signature"] != client.calls[0].headers["webhook-signature"]

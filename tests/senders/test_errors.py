@@ -12,7 +12,6 @@ from senders.errors import (
     ConnectError,
     DeliveryError,
     GoneError,
-    InvalidLoopDefinition,
     InvalidUrl,
     PermanentDeliveryError,
     RedirectRefused,
@@ -86,7 +85,4 @@ def test_messages_name_what_the_caller_needs() -> None:
     assert str(SsrfRefused("127.0.0.1", "is loopback")) == "127.0.0.1 is loopback"
     assert str(SsrfRefused("10.0.0.5", "is private", host="evil.example")) == \
         "evil.example (10.0.0.5) is private"
-    err = InvalidLoopDefinition("l1", "timeout_s", "must be > 0, got 0")
-    assert str(err) == "loop 'l1': timeout_s: must be > 0, got 0"
-    assert (err.loop_id, err.key) == ("l1", "timeout_s")
     assert isinstance(GoneError(), ClientError)

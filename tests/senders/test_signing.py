@@ -8,7 +8,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from senders.model import SigningSecret
+from schemas.secrets import SigningSecret
 from senders.signing import Signer, generate_secret, sign, webhook_headers
 
 BODY = '{"id":"m1","type":"open","fields":{"city":"Köln"}}'.encode()

@@ -19,7 +19,7 @@ import time
 
 from senders.client import HttpClient
 from senders.engine import Dispatcher
-from senders.model import LoopSettings, SigningSecret
+from senders.testing import make_loop
 from senders.signing import generate_secret
 from senders.ssrf import SsrfPolicy
 
@@ -53,10 +53,10 @@ EVENT = {"id": "0f8fad5b-d9cb-469f-a165-70867728950e", "type": "open",
 
 
 async def measure(port: int, seconds: float, concurrency: int, encoding: str, loops: int) -> float:
-    secrets = (SigningSecret(generate_secret()), SigningSecret(generate_secret()))
-    settings = [LoopSettings(id=f"l{i}", url=f"http://127.0.0.1:{port}/hook/{i}", encoding=encoding,  # type: ignore[arg-type]
-                             secrets=secrets, timeout_s=10, max_in_flight=10_000,
-                             rate_per_s=1_000_000) for i in range(loops)]
+    secrets = [generate_secret(), generate_secret()]
+    settings = [make_loop(id=f"l{i}", url=f"http://127.0.0.1:{port}/hook/{i}", encoding=encoding,
+                          secrets=secrets, timeout_s=10, max_in_flight=1000, rate_per_s=100_000)
+                for i in range(loops)]
     done = 0
     failed = 0
     async with HttpClient(SsrfPolicy(["127.0.0.0/8"])) as client:

@@ -164,7 +164,7 @@ def publish_loops(project: Project, loops: list[dict[str, Any]]) -> list[dict[st
     decls = _parse({**project.data, "loops": loops}).loops
     out = []
     for decl in decls:
-        doc = definition_from_decl(decl, project.config.sender, None)
+        doc = definition_from_decl(decl, None).to_doc()
         doc.update(version=1, created_at=time.time(), updated_at=time.time())
         project.produce(project.topics.loops, doc["id"], doc)
         out.append(doc)

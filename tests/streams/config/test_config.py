@@ -57,7 +57,7 @@ def test_malformed_yaml_names_line(tmp_path: Path) -> None:
     ("worker:\n  store: redis\n", "worker.store: expected one of rocksdb, memory, got 'redis'"),
     ("kafka:\n  raw_retention_hours: 24\n", "kafka.raw_retention_hours: the replay window"),
     ("security:\n  allow_networks: [10.0.0.0/33]\n", "security.allow_networks[0]: '10.0.0.0/33'"),
-    ("loops:\n  - {id: a, url: ftp://x, events: [open]}\n", "loops[0].url: must be an http(s) URL"),
+    ("loops:\n  - {id: a, url: ftp://x, events: [open]}\n", "loops[0].url: must use http or https"),
     ("esp:\n  on_complaint: update\n", "esp.fields: on_complaint: update needs the field values"),
     ("esp:\n  databases: [{database: d, on_complaint: unsubscribe}]\n",
      "esp.databases[0].on_complaint: expected one of nothing, remove, update"),

@@ -12,18 +12,19 @@ from streams.config.loading import parse_config
 from streams.demo.events import DemoWorld
 from streams.worker.enrichment import Enricher
 from streams.metrics import PipelineMetrics
+from schemas.loop import Loop
 from streams.kafka.registry import StaticView
 from streams.kafka.topics import Topics
 
 
-def loop_def(loop_id: str, events: list[str], validated: bool = True, **extra: Any) -> dict[str, Any]:
-    return {"id": loop_id, "url": f"https://hooks.example.com/{loop_id}", "events": events,
+def loop_def(loop_id: str, events: list[str], validated: bool = True, **extra: Any) -> Loop:
+    return Loop.from_doc({"id": loop_id, "url": f"https://hooks.example.com/{loop_id}", "events": events,
             "database": None, "collection": None, "encoding": "json", "fields": None,
             "secrets": [{"secret": "whsec_" + "A" * 32, "expires_at": None}], "status": "enabled",
             "validation": {"file_name": "f.txt", "content": "c", "method": "file",
                            "validated_at": time.time() if validated else None,
                            "validated_url": f"https://hooks.example.com/{loop_id}"},
-            "created_at": 1.0, "updated_at": 1.0, "version": 1, **extra}
+            "created_at": 1.0, "updated_at": 1.0, "version": 1, **extra})
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def world() -> DemoWorld:
 @pytest.fixture
 def setup(world: DemoWorld) -> tuple[Enricher, StaticView[dict[str, Any]], dict[bytes, bytes]]:
     topics = Topics(parse_config({}).kafka)
-    loops: StaticView[dict[str, Any]] = StaticView()
+    loops: StaticView[Loop] = StaticView()
     tags: StaticView[dict[str, Any]] = StaticView({m["id"]: m for m in world.mailings})
     enricher = Enricher(topics, loops, tags, PipelineMetrics(CollectorRegistry()))  # type: ignore[arg-type]
     table = {p["id"].encode(): orjson.dumps(p) for p in world.profiles}
