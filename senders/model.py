@@ -1,12 +1,12 @@
 """A loop (customer endpoint) as the sender needs it, read once from its definition."""
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Mapping, NoReturn, cast
+
+from schemas.secrets import SecretKind, secret_key
 
 from .errors import InvalidLoopDefinition
 
@@ -14,7 +14,6 @@ __all__ = ["ENCODINGS", "Encoding", "LoopSettings", "SigningSecret"]
 
 Encoding = Literal["json", "form", "json-batch"]
 ENCODINGS: tuple[Encoding, ...] = ("json", "form", "json-batch")
-SECRET_PREFIX = "whsec_"
 
 #: limits a definition may not exceed (a typo such as timeout_s: 6000 fails loudly).
 MAX_TIMEOUT_S = 120.0
@@ -24,28 +23,29 @@ MAX_BATCH_WAIT_MS = 60_000
 
 @dataclass(frozen=True, slots=True)
 class SigningSecret:
-    """One Standard Webhooks secret (``whsec_`` + base64 key); unexpired secrets all sign.
+    """One Standard Webhooks secret of either kind (:mod:`schemas.secrets`): ``whsec_`` + base64
+    HMAC key (signs ``v1``) or ``whsk_`` + base64 ed25519 private key (signs ``v1a``); every
+    unexpired secret of a loop signs. ``expires_at`` is Unix seconds or None (never).
 
-    ``expires_at`` is Unix seconds or None (never). The secret never appears in ``repr``.
+    A secret breaking the rule raises ValueError (never quoting it); it never appears in
+    ``repr``.
     """
 
     secret: str = field(repr=False)
     expires_at: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.secret.startswith(SECRET_PREFIX):
-            raise ValueError(f"a signing secret must start with {SECRET_PREFIX!r}")
-        try:
-            key = base64.b64decode(self.secret[len(SECRET_PREFIX):], validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("a signing secret must be whsec_ followed by base64") from None
-        if len(key) < 16:
-            raise ValueError("a signing secret needs at least 16 bytes of key")
+        secret_key(self.secret)
+
+    @property
+    def kind(self) -> SecretKind:
+        """``"v1"`` (HMAC-SHA256) or ``"v1a"`` (ed25519)."""
+        return secret_key(self.secret)[0]
 
     @property
     def key(self) -> bytes:
-        """The HMAC key: the base64-decoded part after ``whsec_``."""
-        return base64.b64decode(self.secret[len(SECRET_PREFIX):])
+        """The raw key: the HMAC key, or the 32-byte ed25519 private key (seed)."""
+        return secret_key(self.secret)[1]
 
     def active(self, now: float) -> bool:
         """True while the secret signs: no expiry, or ``now`` (Unix seconds) before it."""
@@ -161,7 +161,7 @@ class _Reader:
                           f"must be Unix seconds or an RFC 3339 time, got {item.get('expires_at')!r}")
             secret = item.get("secret")
             if not isinstance(secret, str):
-                self.fail(f"{where}.secret", "must be a string starting with whsec_")
+                self.fail(f"{where}.secret", "must be a string starting with whsec_ or whsk_")
             try:
                 out.append(SigningSecret(secret, expires_at))
             except ValueError as exc:
