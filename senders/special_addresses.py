@@ -3,8 +3,9 @@
 Sources, transcribed by hand (each block with its RFC):
 
 - the IANA IPv4 Special-Purpose Address Registry and the IANA IPv6 Special-Purpose Address
-  Registry (RFC 6890, updated by RFC 8190), in the versions that list 5f00::/16 (RFC 9602,
-  October 2024) and 100:0:0:1::/64 (the dummy IPv6 prefix, 2025): every entry is refused,
+  Registry (RFC 6890, updated by RFC 8190), transcribed from the versions that list 5f00::/16
+  (RFC 9602, October 2024) and, in IPv6, the later dummy prefix 100:0:0:1::/64 (the IPv4
+  registry's newest entries are 192.0.0.170/31, RFC 8880, 2020): every entry is refused,
   whether the registry marks it "globally reachable" or not, because none of them is a place a
   webhook receiver lives (anycast protocol services, AS112 sinks, AMT relays, ORCHID and DRIP
   identifiers, translation prefixes);
@@ -87,7 +88,7 @@ REFUSED_BLOCKS: tuple[tuple[str, str, str], ...] = (
     ("64:ff9b::/96", f"is NAT64: {_TRANSLATED}", "RFC 6052"),
     ("64:ff9b:1::/48", f"is local-use NAT64: {_TRANSLATED}", "RFC 8215"),
     ("100::/64", "is discard-only", "RFC 6666"),
-    ("100:0:0:1::/64", "is the dummy IPv6 prefix", "IANA 2025"),
+    ("100:0:0:1::/64", "is the dummy IPv6 prefix", "IANA IPv6 special-purpose registry"),
     ("2001::/23", "is reserved for IETF protocol assignments", "RFC 2928"),
     ("2001::/32", f"is Teredo: {_TRANSLATED}", "RFC 4380, RFC 8190"),
     ("2001:1::1/128", "is the PCP anycast address", "RFC 7723"),
