@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from .contracts import (RAW_EVENT_SCHEMAS, REFERENCE_SCHEMAS, SCHEMA_FILES, inline_refs,
                         load_schema)
-from .errors import InvalidRecord, SchemasError
+from .errors import InvalidRecord, InvalidSecret, SchemasError
 from .formats import is_rfc3339, parse_rfc3339
 from .loop import DEFAULTS, ENCODINGS, Batch, Encoding, Loop, Status, Validation, limit
-from .secrets import SigningSecret, check_secret
+from .secrets import SigningSecret, check_secret, secret_kind
 from .validation import (MAX_EVENT_BYTES, MAX_REFERENCE_BYTES, RAW_EVENT_TYPES, parse_profile,
                          parse_raw_event, parse_tags, validate_loop, validate_profile,
                          validate_raw_event, validate_tags)
@@ -22,6 +22,10 @@ __all__ = [
     # errors
     "SchemasError",
     "InvalidRecord",
+    "InvalidSecret",
+    # signing secrets
+    "check_secret",
+    "secret_kind",
     # contracts
     "RAW_EVENT_TYPES",
     "RAW_EVENT_SCHEMAS",
@@ -51,5 +55,4 @@ __all__ = [
     "Validation",
     "limit",
     "SigningSecret",
-    "check_secret",
 ]

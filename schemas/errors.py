@@ -2,8 +2,10 @@
 
 ```
 SchemasError                  root: anything this package raises on purpose
- └── InvalidRecord            bytes or a document that breaks its contract (.reason, .field);
-                              also a ValueError, so "bad value" handlers catch it
+ ├── InvalidRecord            bytes or a document that breaks its contract (.reason, .field);
+ │                            also a ValueError, so "bad value" handlers catch it
+ └── InvalidSecret            a signing secret that is not whsec_/whsk_ of the right size;
+                              also a ValueError; the message never contains the secret
 ```
 
 ``InvalidRecord.reason`` is one line a person can act on; it names the field when there is one
@@ -11,7 +13,7 @@ and is what goes to ``fl.invalid``. It never contains a signing secret.
 """
 from __future__ import annotations
 
-__all__ = ["SchemasError", "InvalidRecord"]
+__all__ = ["SchemasError", "InvalidRecord", "InvalidSecret"]
 
 
 class SchemasError(Exception):
@@ -28,3 +30,7 @@ class InvalidRecord(SchemasError, ValueError):
 
     def __reduce__(self) -> tuple[type[InvalidRecord], tuple[str, str | None]]:
         return (type(self), (self.reason, self.field))
+
+
+class InvalidSecret(SchemasError, ValueError):
+    """A signing secret breaks the Standard Webhooks rule; the message says how, never what it is."""

@@ -1,8 +1,9 @@
 """Everything that talks HTTP to customers: client, encodings, signing, retry policy, rate
 limiting, circuit breaker, SSRF guard. No Faust, no Kafka.
 
-Modules: ``errors`` (the exception tree), ``client`` (the pooled
-HttpClient), ``upstream`` (the one place aiohttp errors are translated), ``ssrf``, ``signing``,
+Modules: ``errors`` (the exception tree), ``client`` (the pooled HttpClient), ``upstream`` (the
+one place aiohttp errors are translated), ``ssrf`` (with the refused blocks as data in
+``special_addresses``), ``signing`` (v1 HMAC and v1a ed25519),
 ``encoding``, ``retry``, ``ratelimit``, ``inflight``, ``breaker``, ``batching``, ``engine`` (the
 Dispatcher), ``clock``, ``testing`` (in-memory twins: FakeClock, FakeResolver, RecordingClient).
 """
@@ -55,7 +56,7 @@ from .retry import (
     tier_for,
     tier_name,
 )
-from .signing import Signer, generate_secret, webhook_headers
+from .signing import Signer, generate_secret, generate_signing_key, public_key_of, webhook_headers
 from .ssrf import GuardedResolver, SsrfPolicy
 
 __all__ = [
@@ -111,8 +112,10 @@ __all__ = [
     "error_for_status",
     "form_pairs",
     "generate_secret",
+    "generate_signing_key",
     "new_challenge",
     "parse_retry_after",
+    "public_key_of",
     "tier_for",
     "tier_name",
     "webhook_headers",

@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
-from .errors import InvalidUrl, RedirectRefused, RequestTimeout, ResponseTooLarge
+from .errors import InvalidUrl, ResponseTooLarge
 from .ssrf import GuardedResolver, SsrfPolicy, literal_address
 from .upstream import translated
 
@@ -35,14 +35,13 @@ __all__ = ["DEFAULT_USER_AGENT", "DeliveryClient", "HttpClient", "HttpResponse",
 DEFAULT_USER_AGENT = "FeedbackLoops/0.1 (+https://www.standardwebhooks.com)"
 #: how much of a POST answer we keep (the attempt log's response snippet).
 SNIPPET_BYTES = 1024
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_CACHED_URLS = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     """One answer: status, headers (case-insensitive), the body read (POST: at most the first
-    1 KiB; GET: all of it, at most max_bytes), seconds from send to body read, final URL."""
+    1 KiB; GET: all of it, at most max_bytes), seconds from send to body read, the URL asked."""
 
     status: int
     headers: Mapping[str, str]
@@ -158,36 +157,23 @@ class HttpClient:
                 return HttpResponse(resp.status, resp.headers, snippet,
                                     time.monotonic() - started, url)
 
-    async def get(self, url: str, max_bytes: int, timeout_s: float, *,
-                  follow_same_host: bool = False) -> HttpResponse:
+    async def get(self, url: str, max_bytes: int, timeout_s: float) -> HttpResponse:
         """GET the whole body (at most ``max_bytes``, else ResponseTooLarge) within
-        ``timeout_s`` in total. With ``follow_same_host`` one redirect to the same scheme, host
-        and port is followed; a cross-origin or a second redirect raises RedirectRefused."""
-        self._started()
-        deadline = time.monotonic() + timeout_s
+        ``timeout_s``; never follows redirects (a 3xx is returned like any other status, its
+        ``Location`` in the headers, for the caller to judge)."""
+        session = self._started()
         target = self.target(url)
-        resp = await self._get_once(target, max_bytes, timeout_s)
-        if not follow_same_host or resp.status not in _REDIRECTS:
-            return resp
-        location = resp.headers.get("Location")
-        if not location:
-            return resp
-        try:
-            following = target.join(URL(location))
-        except ValueError:
-            raise RedirectRefused(f"{url}: unusable Location {location!r}", resp.status, location) from None
-        if _origin(following) != _origin(target):
-            raise RedirectRefused(
-                f"redirect from {_origin_text(target)} to {_origin_text(following)} refused: "
-                "only same-host redirects are followed", resp.status, location)
-        remaining_s = deadline - time.monotonic()
-        if remaining_s <= 0:
-            raise RequestTimeout(f"no complete answer from {url} within {timeout_s:g} s")
-        final = await self._get_once(self.target(str(following)), max_bytes, remaining_s)
-        if final.status in _REDIRECTS:
-            raise RedirectRefused(f"{following}: a second redirect is not followed", final.status,
-                                  final.headers.get("Location"))
-        return final
+        started = time.monotonic()
+        with translated(url, timeout_s):
+            async with session.get(target, timeout=self._timeout(timeout_s),
+                                   allow_redirects=False) as resp:
+                if resp.content_length is not None and resp.content_length > max_bytes:
+                    raise ResponseTooLarge(url, max_bytes)
+                body = await _read_upto(resp.content, max_bytes + 1)
+                if len(body) > max_bytes:
+                    raise ResponseTooLarge(url, max_bytes)
+                return HttpResponse(resp.status, resp.headers, body,
+                                    time.monotonic() - started, url)
 
     def target(self, url: str) -> URL:
         """Parse and check ``url`` (cached): http(s), a host, and, for IP-literal hosts, an
@@ -217,21 +203,6 @@ class HttpClient:
             raise InvalidUrl(url, f"{host} is a non-canonical IPv4 address (it means {address})")
         return parsed.with_fragment(None)
 
-    async def _get_once(self, target: URL, max_bytes: int, timeout_s: float) -> HttpResponse:
-        session = self._started()
-        url = str(target)
-        started = time.monotonic()
-        with translated(url, timeout_s):
-            async with session.get(target, timeout=self._timeout(timeout_s),
-                                   allow_redirects=False) as resp:
-                if resp.content_length is not None and resp.content_length > max_bytes:
-                    raise ResponseTooLarge(url, max_bytes)
-                body = await _read_upto(resp.content, max_bytes + 1)
-                if len(body) > max_bytes:
-                    raise ResponseTooLarge(url, max_bytes)
-                return HttpResponse(resp.status, resp.headers, body,
-                                    time.monotonic() - started, url)
-
     def _started(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError("HttpClient is not started: await start() or use 'async with'")
@@ -259,10 +230,3 @@ async def _read_upto(content: aiohttp.StreamReader, limit: int) -> bytes:
         size += len(chunk)
     return b"".join(chunks)
 
-
-def _origin(url: URL) -> tuple[str, str | None, int | None]:
-    return url.scheme, url.raw_host, url.port
-
-
-def _origin_text(url: URL) -> str:
-    return f"{url.scheme}://{url.raw_host}:{url.port}"

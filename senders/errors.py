@@ -26,7 +26,7 @@ Hierarchy::
     └── PermanentDeliveryError            retrying cannot help: dead-letter at once
         ├── ClientError                   a 4xx other than 408/410/425/429 (status)
         │   └── GoneError                 410: the caller disables the loop
-        ├── RedirectRefused               3xx to a POST, or a redirect we will not follow
+        ├── RedirectRefused               a 3xx to a delivery: redirects are never followed
         ├── SsrfRefused                   the address is private, loopback, metadata, ...
         ├── InvalidUrl                    not an http(s) URL with a host
         ├── ResponseTooLarge              a GET body exceeded its max_bytes
@@ -156,7 +156,7 @@ class GoneError(ClientError):
 
 
 class RedirectRefused(PermanentDeliveryError):
-    """A redirect we do not follow (any 3xx to a POST, a cross-origin or second one to a GET)."""
+    """A 3xx answer to a delivery; no redirect is ever followed."""
 
     def __init__(self, message: str, status: int | None = None,
                  location: str | None = None) -> None:

@@ -5,7 +5,8 @@ File method (the seed's mechanism): each loop gets a unique file name and conten
 feedback script, and :func:`check_file` GETs the :func:`candidate_urls` in that order through the
 SSRF-guarded :class:`~senders.client.HttpClient`. A candidate proves ownership when it answers 2xx
 with exactly the content (surrounding whitespace and a UTF-8 byte-order mark aside) within
-``max_bytes`` and ``timeout_s``; one same-host redirect is followed, a cross-host one is refused.
+``max_bytes`` and ``timeout_s``. Redirects are never followed: the file must be served at one
+of the two URLs itself, and a 3xx (same host or not) is a failure that says so.
 
 DNS method (optional): a TXT record ``feedbackloop-verification=<content>`` on the URL's host or
 on ``_feedbackloop.<host>``, looked up through a :class:`TxtResolver` (:class:`AiodnsTxtResolver`
@@ -113,9 +114,9 @@ async def check_file(client: HttpClient, loop_url: str, file_name: str, content:
     """GET each of :func:`candidate_urls` in turn until one holds exactly ``content``.
 
     Each candidate gets ``timeout_s`` seconds (so at most two times that in all) and at most
-    ``max_bytes`` of body. The client is SSRF-guarded and follows one same-host redirect; a
-    cross-host or second redirect, any DeliveryError and any answer but a matching 2xx become a
-    not-ok check. ``result.url`` is the candidate asked, not a redirect's target. An empty
+    ``max_bytes`` of body. The client is SSRF-guarded and follows no redirect: a 3xx, any
+    DeliveryError and any answer but a matching 2xx become a not-ok check whose problem says
+    why (for a 3xx: where it points, and that the file must be served directly). An empty
     ``content`` raises ValueError (an empty 200 page would otherwise prove anything)."""
     _require(content)
     try:
@@ -137,7 +138,7 @@ async def check_file(client: HttpClient, loop_url: str, file_name: str, content:
 async def _check_url(client: HttpClient, url: str, content: str, max_bytes: int,
                      timeout_s: float) -> OwnershipCheck:
     try:
-        response = await client.get(url, max_bytes, timeout_s, follow_same_host=True)
+        response = await client.get(url, max_bytes, timeout_s)
     except ResponseTooLarge:
         return OwnershipCheck(url, False, None, f"body is over {max_bytes} bytes")
     except RequestTimeout:
@@ -151,6 +152,11 @@ async def _check_url(client: HttpClient, url: str, content: str, max_bytes: int,
 
 def _judge(response: HttpResponse, content: str) -> tuple[bool, int, str | None]:
     status = response.status
+    if 300 <= status < 400:
+        location = response.headers.get("Location")
+        where = f"redirects to {location}" if location else "a redirect (without a Location)"
+        return False, status, (f"{_status_text(status)}: {where}; redirects are not followed, "
+                               f"the file must be served directly at {response.url}")
     if not 200 <= status < 300:
         return False, status, _status_text(status)
     try:
@@ -165,11 +171,9 @@ def _judge(response: HttpResponse, content: str) -> tuple[bool, int, str | None]
 
 def _status_text(status: int) -> str:
     try:
-        text = f"{status} {HTTPStatus(status).phrase}"
+        return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
-        text = str(status)
-    # a redirect the client did not follow: no Location, or a 300/304/305
-    return f"{text}: not followed" if 300 <= status < 400 else text
+        return str(status)
 
 
 def _require(content: str) -> None:

@@ -1,6 +1,12 @@
 """The SSRF guard: which addresses we may connect to, checked on the address actually dialled.
 
-Three checks, each enough on its own for the case it covers:
+What is refused is data, in :mod:`senders.special_addresses`: every block of the IANA IPv4 and
+IPv6 special-purpose registries, IPv4 multicast, every IPv6 address outside 2000::/3, every
+translated form (IPv4-mapped, -compatible, SIIT, NAT64, 6to4, Teredo, ISATAP-style) whatever
+IPv4 address it embeds, and cloud metadata addresses.
+
+:meth:`SsrfPolicy.check_address` is the one decision; three checks apply it, each enough on its
+own for the case it covers:
 
 1. :meth:`SsrfPolicy.check_host` — the URL's host, when it is an IP literal in *any* notation a
    C resolver accepts (``2130706433``, ``0177.0.0.1``, ``0x7f.0.0.1``, ``127.1``, ``[::1]``,
@@ -13,9 +19,12 @@ Three checks, each enough on its own for the case it covers:
 3. :meth:`SsrfPolicy.socket_factory` — aiohttp calls it with the resolved address just before
    ``connect()``; a refused address raises there. This is the backstop that makes DNS rebinding,
    caches and any future aiohttp shortcut irrelevant: the check is on the address connected.
+   Another HTTP client (libcurl's open-socket callback, say) calls ``check_address`` at the same
+   point.
 
 Allowlisted networks (``allow_networks``, CIDR) override every refusal, including metadata
-addresses inside them; tests allowlist ``127.0.0.0/8``.
+addresses inside them; an IPv4-mapped address is also allowed when the IPv4 address it maps is
+(the kernel sends IPv4 packets to exactly that address). Tests allowlist ``127.0.0.0/8``.
 """
 from __future__ import annotations
 
@@ -29,60 +38,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from .errors import SsrfRefused
+from .special_addresses import IPAddress, IPNetwork, refusal_reason
 
 __all__ = ["AddressRefused", "GuardedResolver", "SsrfPolicy", "literal_address"]
 
 log = logging.getLogger(__name__)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 AddrInfo = tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]]
-
-_METADATA = "is a cloud metadata address"
-_DOCS = "is reserved for documentation"
-_RANGES: tuple[tuple[str, str], ...] = (
-    # first match wins: specific before general
-    ("169.254.169.254/32", _METADATA),  # AWS, GCP, Azure, OCI, DigitalOcean
-    ("169.254.170.2/32", _METADATA),  # AWS ECS task metadata
-    ("100.100.100.200/32", _METADATA),  # Alibaba Cloud
-    ("fd00:ec2::254/128", _METADATA),  # AWS IPv6
-    ("0.0.0.0/32", "is unspecified"),
-    ("0.0.0.0/8", "is in 'this network' (0.0.0.0/8)"),
-    ("127.0.0.0/8", "is loopback"),
-    ("10.0.0.0/8", "is private"),
-    ("172.16.0.0/12", "is private"),
-    ("192.168.0.0/16", "is private"),
-    ("169.254.0.0/16", "is link-local"),
-    ("100.64.0.0/10", "is shared address space (CGNAT)"),
-    ("192.0.0.0/24", "is reserved for IETF protocol assignments"),
-    ("192.0.2.0/24", _DOCS),
-    ("198.51.100.0/24", _DOCS),
-    ("203.0.113.0/24", _DOCS),
-    ("198.18.0.0/15", "is reserved for benchmarking"),
-    ("192.88.99.0/24", "is a 6to4 relay anycast address"),
-    ("224.0.0.0/4", "is multicast"),
-    ("255.255.255.255/32", "is broadcast"),
-    ("240.0.0.0/4", "is reserved"),
-    ("::/128", "is unspecified"),
-    ("::1/128", "is loopback"),
-    ("::/96", "is an IPv4-compatible address (deprecated)"),
-    ("64:ff9b:1::/48", "is local-use NAT64"),
-    ("100::/64", "is discard-only"),
-    ("2001::/32", "is a Teredo tunnel address"),
-    ("2001:2::/48", "is reserved for benchmarking"),
-    ("2001:10::/28", "is reserved (ORCHID)"),
-    ("2001:20::/28", "is reserved (ORCHIDv2)"),
-    ("2001:db8::/32", _DOCS),
-    ("3fff::/20", _DOCS),
-    ("fc00::/7", "is private (unique local)"),
-    ("fe80::/10", "is link-local"),
-    ("fec0::/10", "is site-local (deprecated)"),
-    ("ff00::/8", "is multicast"),
-)
-_TABLE: tuple[tuple[IPNetwork, str], ...] = tuple(
-    (ipaddress.ip_network(net), reason) for net, reason in _RANGES)
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_SIXTOFOUR = ipaddress.ip_network("2002::/16")
 
 
 class AddressRefused(OSError):
@@ -94,10 +56,9 @@ class AddressRefused(OSError):
 
 
 class SsrfPolicy:
-    """Refuses private, loopback, link-local, CGNAT, multicast, reserved, documentation,
-    benchmarking, broadcast and cloud-metadata addresses, and checks the IPv4 address embedded
-    in IPv4-mapped, NAT64 and 6to4 addresses; Teredo is refused outright. Networks named in
-    ``allow_networks`` (CIDR strings) are allowed whatever else they are."""
+    """Which addresses outgoing calls may connect to: everything but the blocks in
+    :mod:`senders.special_addresses`, unless ``allow_networks`` (CIDR strings) names them.
+    A bad CIDR raises ValueError naming ``allow_networks[i]``."""
 
     def __init__(self, allow_networks: Sequence[str] = ()) -> None:
         nets: list[IPNetwork] = []
@@ -108,19 +69,27 @@ class SsrfPolicy:
                 raise ValueError(f"allow_networks[{i}]: {net!r} is not a CIDR range") from None
         self.allow_networks: tuple[IPNetwork, ...] = tuple(nets)
 
-    def verdict(self, ip: str) -> str | None:
-        """Why ``ip`` (a canonical IPv4/IPv6 string) is refused, or None when it is allowed."""
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return "is not an IP address"
-        return self._reason(addr)
-
-    def check(self, ip: str, host: str | None = None) -> None:
-        """Raise SsrfRefused (naming ``ip``, ``host`` and the reason) unless ``ip`` is allowed."""
+    def check_address(self, ip: str | IPAddress, host: str | None = None) -> None:
+        """The decision, for the address about to be connected to: returns None when ``ip`` (an
+        IPv4/IPv6 address or its canonical text, an IPv6 zone allowed) may be connected to, else
+        raises SsrfRefused naming ``ip``, ``host`` (the name it came from, if any) and why.
+        Text that is not an IP address is refused too."""
         reason = self.verdict(ip)
         if reason is not None:
-            raise SsrfRefused(ip, reason, host)
+            raise SsrfRefused(str(ip), reason, host)
+
+    def verdict(self, ip: str | IPAddress) -> str | None:
+        """Why ``ip`` is refused, or None when it is allowed (the non-raising check_address)."""
+        if isinstance(ip, str):
+            try:
+                addr: IPAddress = ipaddress.ip_address(ip)
+            except ValueError:
+                return "is not an IP address"
+        else:
+            addr = ip
+        if self._allowed(addr):
+            return None
+        return refusal_reason(addr)
 
     def check_host(self, host: str) -> None:
         """Check a URL host that is an IP literal in any notation; names pass (they are checked
@@ -128,7 +97,7 @@ class SsrfPolicy:
         addr = literal_address(host)
         if addr is None:
             return
-        reason = self._reason(addr)
+        reason = self.verdict(addr)
         if reason is not None:
             raise SsrfRefused(str(addr), reason, host)
 
@@ -142,35 +111,13 @@ class SsrfPolicy:
         return socket.socket(family=family, type=type_, proto=proto)
 
     def _allowed(self, addr: IPAddress) -> bool:
-        for net in self.allow_networks:
-            if addr.version == net.version and addr in net:
-                return True
-        return False
-
-    def _reason(self, addr: IPAddress) -> str | None:
-        if self._allowed(addr):
-            return None
-        if isinstance(addr, ipaddress.IPv6Address):
-            embedded, kind = _embedded_v4(addr)
-            if embedded is not None:
-                inner = self._reason(embedded)
-                return None if inner is None else f"is {kind} {embedded}, which {inner}"
-        for net, reason in _TABLE:
-            if addr.version == net.version and addr in net:
-                return reason
-        if not addr.is_global:
-            return "is not globally routable"
-        return None
-
-
-def _embedded_v4(addr: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address | None, str]:
-    if addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped, "IPv4-mapped"
-    if addr in _NAT64:
-        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF), "NAT64 for"
-    if addr in _SIXTOFOUR:
-        return addr.sixtofour, "6to4 for"
-    return None, ""
+        if not self.allow_networks:
+            return False
+        candidates: list[IPAddress] = [addr]
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            candidates.append(addr.ipv4_mapped)
+        return any(a.version == net.version and a in net
+                   for a in candidates for net in self.allow_networks)
 
 
 def literal_address(host: str) -> IPAddress | None:

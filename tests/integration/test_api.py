@@ -158,8 +158,9 @@ def test_ownership_validation(env: Env) -> None:
     c = loop["validation"]
     r.files[f"/hooks/dir/{c['file_name']}"] = (200, c["content"].encode())
     assert validate(env, loop)["validated"]
-    # wrong content, 404, a body over the limit, a redirect to another host: all refused
-    for case in ("wrong", "404", "large", "redirect"):
+    # wrong content, 404, a body over the limit, a redirect to another host or to the file on
+    # the same host (the file must be served directly at one of the two URLs): all refused
+    for case in ("wrong", "404", "large", "same-host-redirect", "redirect"):
         loop = env.create(f"/hooks/{case}/receive.php")
         c = loop["validation"]
         for where in (f"/{c['file_name']}", f"/hooks/{case}/{c['file_name']}"):
@@ -170,12 +171,16 @@ def test_ownership_validation(env: Env) -> None:
             elif case == "redirect":
                 env.other.files[where] = (200, c["content"].encode())
                 r.redirects[where] = env.other.url(where)
+            elif case == "same-host-redirect":
+                r.files[f"/files/{c['file_name']}"] = (200, c["content"].encode())
+                r.redirects[where] = r.url(f"/files/{c['file_name']}")
         result = validate(env, loop)
         assert not result["validated"], case
         assert result["loop"]["validation"]["status"] == "pending"
         problems = " ".join(ch["problem"] or "" for ch in result["checks"])
         expected = {"wrong": "does not match", "404": "404", "large": "over",
-                    "redirect": "redirect"}[case]
+                    "redirect": "the file must be served directly",
+                    "same-host-redirect": "the file must be served directly"}[case]
         assert expected in problems, (case, result["checks"])
     assert env.other.calls == [], "the other host was never asked"
     # changing the URL clears validation

@@ -120,6 +120,10 @@ def test_ssrf_targets_are_refused_with_a_clear_error(project_factory: Callable[.
         "mapped": f"http://[::ffff:127.0.0.1]:{port}/x", "decimal": f"http://2130706433:{port}/x",
         "octal": f"http://0177.0.0.1:{port}/x", "hex": f"http://0x7f.0.0.1:{port}/x",
         "resolves-private": f"http://localhost:{port}/x",
+        # issue 9: these passed the old guard
+        "as112": "http://192.175.48.1/x", "amt": "http://192.52.193.1/x",
+        "nat64-public": "http://[64:ff9b::8.8.8.8]/x", "mapped-public": "http://[::ffff:8.8.8.8]/x",
+        "sixtofour-public": "http://[2002:808:808::1]/x", "not-global-unicast": "http://[f000::1]/x",
     }
     publish_loops(project, [{"id": name, "url": url, "events": ["open"], "trusted": True}
                             for name, url in targets.items()])
