@@ -187,6 +187,12 @@ class Loop:
         return self.status == "enabled" and self.validated
 
     @property
+    def signature(self) -> str:
+        """The signature its newest secret makes: ``v1`` (HMAC, ``whsec_``) or ``v1a``
+        (ed25519, ``whsk_``; receivers verify with the public key)."""
+        return self.secrets[0].kind if self.secrets else "v1"
+
+    @property
     def batch_max_events(self) -> int:
         return self.batch.max_events
 

@@ -18,7 +18,7 @@ from senders.client import HttpClient
 from senders.encoding import encode
 from senders.errors import DeliveryError, InvalidUrl, SsrfRefused
 from senders.ownership import OwnershipResult, candidate_urls, check_dns, check_file, new_challenge
-from senders.signing import generate_secret, webhook_headers
+from senders.signing import generate_secret, generate_signing_key, public_key_of, webhook_headers
 
 from streams.kafka.loopstore import LoopStore
 from streams.ops.invalid import recent as recent_invalid, replay as replay_invalid
@@ -28,7 +28,7 @@ from streams.kafka.topics import Topics
 from streams.kafka.history import tail
 from streams.api.inputs import InputError, from_invalid
 
-__all__ = ["ControlPlane", "NotFound", "public_view"]
+__all__ = ["ControlPlane", "NotFound", "public_view", "what_receivers_need"]
 
 SNIPPET_BYTES = 1024
 TEST_PREFIX = "test_"
@@ -39,16 +39,35 @@ class NotFound(LookupError):
 
 
 def _mask(secret: str) -> str:
+    """``whsec_…abcd``: enough to tell shared secrets apart; nothing of an ed25519 private
+    key (its public key identifies it)."""
+    if secret.startswith("whsk_"):
+        return "whsk_…"
     return f"whsec_…{secret[-4:]}"
+
+
+def what_receivers_need(secret: str) -> dict[str, str]:
+    """``{"secret": whsec_...}`` for a shared secret (shown once), ``{"public_key":
+    whpk_...}`` for an ed25519 key (its private half never leaves the registry)."""
+    if secret.startswith("whsk_"):
+        return {"public_key": public_key_of(secret)}
+    return {"secret": secret}
+
+
+def _new_secret(signature: str) -> str:
+    return generate_signing_key() if signature == "v1a" else generate_secret()
 
 
 def public_view(loop: Loop, reveal_secrets: bool = False) -> dict[str, Any]:
     """A loop as the API shows it: masked secrets, the challenge with the URLs it may sit at."""
     doc = {k: v for k, v in loop.to_doc().items() if k not in ("secrets", "validation")}
     now = time.time()
-    doc["secrets"] = [{"secret": s.secret if reveal_secrets else _mask(s.secret),
-                       "expires_at": s.expires_at}
+    # an ed25519 signing key never leaves the registry: receivers need only its public key
+    doc["secrets"] = [{"secret": s.secret if reveal_secrets and s.kind == "v1" else _mask(s.secret),
+                       "expires_at": s.expires_at, "signature": s.kind,
+                       **({"public_key": public_key_of(s.secret)} if s.kind == "v1a" else {})}
                       for s in loop.secrets if s.active(now)]
+    doc["signature"] = loop.signature
     v = loop.validation
     validated = loop.validated
     doc["validation"] = {
@@ -114,18 +133,22 @@ class ControlPlane:
         what they leave out takes the loop schema's default."""
         file_name, content = new_challenge()
         now = time.time()
-        doc = {k: v for k, v in fields.items() if k != "secret"}
+        doc = {k: v for k, v in fields.items() if k not in ("secret", "signature")}
+        secret = fields.get("secret") or _new_secret(fields.get("signature", "v1"))
         if isinstance(doc.get("batch"), dict):  # a partial batch takes the other default
             doc["batch"] = {**DEFAULTS["batch"], **doc["batch"]}
         doc.update({
             "id": f"lp_{_secrets.token_hex(8)}",
-            "secrets": [{"secret": fields.get("secret") or generate_secret(), "expires_at": None}],
+            "secrets": [{"secret": secret, "expires_at": None}],
             "status": "enabled", "disabled_reason": None,
             "validation": {"file_name": file_name, "content": content, "validated_at": None,
                            "validated_url": None, "method": None},
             "created_at": now, "updated_at": now, "version": 0,
         })
         loop = _made(lambda: Loop.from_doc(doc))
+        if "signature" in fields and loop.signature != fields["signature"]:
+            raise InputError("secret", f"is a {loop.signature} secret, but signature "
+                             f"{fields['signature']} was asked for")
         self._check_target(loop.url)
         return await self.store.put(loop)
 
@@ -150,10 +173,13 @@ class ControlPlane:
         self.get(loop_id)
         await self.store.delete(loop_id)
 
-    async def rotate_secret(self, loop_id: str, grace_s: float) -> tuple[Loop, str]:
-        """A new first secret; the current ones keep signing for ``grace_s`` seconds."""
+    async def rotate_secret(self, loop_id: str, grace_s: float,
+                            signature: str | None = None) -> tuple[Loop, dict[str, str]]:
+        """A new first secret (of ``signature``'s kind, default the loop's current one); the
+        current ones keep signing for ``grace_s`` seconds. Returns the loop and
+        :func:`what_receivers_need` of the new secret."""
         loop = self.get(loop_id)
-        new = generate_secret()
+        new = _new_secret(signature or loop.signature)
         now = time.time()
         until = now + grace_s
         kept = [{"secret": s.secret,
@@ -161,7 +187,20 @@ class ControlPlane:
                 for s in loop.secrets if s.active(now)]
         # the model allows 10 secrets; the oldest fall off first
         secrets = [{"secret": new, "expires_at": None}, *kept][:limit("secrets", "maxItems")]
-        return await self.store.put(loop.changed(secrets=secrets)), new
+        rotated = await self.store.put(loop.changed(secrets=secrets))
+        return rotated, what_receivers_need(new)
+
+    def public_keys(self, loop_id: str) -> list[dict[str, Any]]:
+        """The ``whpk_`` public keys of the loop's unexpired ``v1a`` keys (newest first);
+        InputError when the loop signs with shared secrets only."""
+        loop = self.get(loop_id)
+        now = time.time()
+        keys = [{"public_key": public_key_of(s.secret), "expires_at": s.expires_at}
+                for s in loop.secrets if s.kind == "v1a" and s.active(now)]
+        if not keys:
+            raise InputError("signature", "this loop signs with v1 (a shared whsec_ secret) and "
+                             "has no public key; rotate its secret with signature v1a")
+        return keys
 
     # -- checks ----------------------------------------------------------------------------
     async def validate(self, loop_id: str, method: str = "file") -> tuple[Loop, OwnershipResult]:

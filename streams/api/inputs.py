@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 from schemas.errors import InvalidRecord
 from schemas.validation import RAW_EVENT_TYPES
 
-__all__ = ["CREATE_FIELDS", "InputError", "PATCH_FIELDS", "from_invalid", "parse_create",
+__all__ = ["CREATE_FIELDS", "SIGNATURES", "parse_signature", "InputError", "PATCH_FIELDS", "from_invalid", "parse_create",
            "parse_list_filter", "parse_patch", "parse_redrive", "parse_replay", "parse_rotate",
            "parse_test"]
 
@@ -29,7 +29,9 @@ class InputError(ValueError):
 #: what a client may set on a loop; the model (schemas.loop.Loop) checks the values
 LOOP_FIELDS = frozenset({"url", "events", "database", "collection", "fields", "encoding",
                          "batch", "rate_per_s", "max_in_flight", "timeout_s"})
-CREATE_FIELDS = LOOP_FIELDS | {"secret"}
+CREATE_FIELDS = LOOP_FIELDS | {"secret", "signature"}
+#: Standard Webhooks signature versions a loop may sign with
+SIGNATURES = ("v1", "v1a")
 PATCH_FIELDS = LOOP_FIELDS | {"status"}
 
 
@@ -84,6 +86,8 @@ def parse_create(body: Any) -> dict[str, Any]:
     for required in ("url", "events"):
         if required not in body:
             raise InputError(required, "is required")
+    if "signature" in body:
+        parse_signature(body["signature"])
     return dict(body)
 
 
@@ -107,11 +111,21 @@ def parse_list_filter(query: Mapping[str, str]) -> tuple[str | None, str | None,
             _opt_name(query.get("collection"), "collection"), event)
 
 
-def parse_rotate(body: Any) -> float:
-    """``{"grace_s": seconds}`` (optional; default one day) -> grace in seconds."""
+def parse_signature(value: Any, field: str = "signature") -> str:
+    """``v1`` (HMAC-SHA256, a shared secret) or ``v1a`` (ed25519, a public key)."""
+    if value not in SIGNATURES:
+        raise InputError(field, f"must be one of {', '.join(SIGNATURES)}, got {value!r}")
+    return str(value)
+
+
+def parse_rotate(body: Any) -> tuple[float, str | None]:
+    """``{"grace_s"?: seconds, "signature"?: "v1"|"v1a"}`` -> (grace in seconds, default one
+    day; the new secret's signature version, None = the loop's current one)."""
     body = _object(body or {})
-    _reject_unknown(body, {"grace_s"})
-    return float(_number(0, 30 * 86400)(body.get("grace_s", 86400), "grace_s"))
+    _reject_unknown(body, {"grace_s", "signature"})
+    grace_s = float(_number(0, 30 * 86400)(body.get("grace_s", 86400), "grace_s"))
+    signature = body.get("signature")
+    return grace_s, None if signature is None else parse_signature(signature)
 
 
 def parse_test(body: Any) -> tuple[str, dict[str, Any]]:

@@ -121,9 +121,13 @@ def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callab
 
     @routes.post("/loops/{id}/secret/rotate")
     async def rotate(request: web.Request) -> web.Response:
-        grace_s = parse_rotate(await _body(request))
-        loop, secret = await control.rotate_secret(request.match_info["id"], grace_s)
-        return web.json_response({"secret": secret, "loop": public_view(loop)})
+        grace_s, signature = parse_rotate(await _body(request))
+        loop, new = await control.rotate_secret(request.match_info["id"], grace_s, signature)
+        return web.json_response({**new, "loop": public_view(loop)})
+
+    @routes.get("/loops/{id}/public-key")
+    async def public_key(request: web.Request) -> web.Response:
+        return web.json_response({"public_keys": control.public_keys(request.match_info["id"])})
 
     @routes.get("/loops/{id}/attempts")
     async def attempts(request: web.Request) -> web.Response:

@@ -1,4 +1,4 @@
-"""``feedbackloops loops add|list|show|validate|test|rm|rotate-secret``, ``dead-letters``,
+"""``feedbackloops loops add|list|show|validate|test|rm|rotate-secret|public-key``, ``dead-letters``,
 ``invalid``.
 
 The same :class:`ControlPlane` as the HTTP API, run in this process against Kafka: the CLI
@@ -77,14 +77,18 @@ def loops_group(config: Config) -> click.Group:
     @click.option("--rate-per-s", type=float)
     @click.option("--max-in-flight", type=int)
     @click.option("--timeout-s", type=float)
+    @click.option("--signature", type=click.Choice(["v1", "v1a"]),
+                  help="v1: a shared HMAC secret (default); v1a: ed25519, receivers hold a "
+                       "public key")
     def add(url: str, events: str, database: str | None, collection: str | None, encoding: str,
             fields: str | None, rate_per_s: float | None, max_in_flight: int | None,
-            timeout_s: float | None) -> None:
+            timeout_s: float | None, signature: str | None) -> None:
         """Create a loop; prints it with its secret and ownership challenge."""
         body: dict[str, Any] = {"url": url, "events": _split(events), "encoding": encoding}
         for key, value in (("database", database), ("collection", collection),
                            ("fields", _split(fields)), ("rate_per_s", rate_per_s),
-                           ("max_in_flight", max_in_flight), ("timeout_s", timeout_s)):
+                           ("max_in_flight", max_in_flight), ("timeout_s", timeout_s),
+                           ("signature", signature)):
             if value is not None:
                 body[key] = value
         loop = _run(config, lambda c: c.create(parse_create(body)))
@@ -179,10 +183,22 @@ def loops_group(config: Config) -> click.Group:
     @click.argument("loop_id")
     @click.option("--grace-s", type=float, default=86400.0, show_default=True,
                   help="how long the old secret keeps signing")
-    def rotate(loop_id: str, grace_s: float) -> None:
+    @click.option("--signature", type=click.Choice(["v1", "v1a"]),
+                  help="the new secret's kind (default: the loop's current one)")
+    def rotate(loop_id: str, grace_s: float, signature: str | None) -> None:
         """Issue a new signing secret; the old one signs too until the grace period ends."""
-        loop, secret = _run(config, lambda c: c.rotate_secret(loop_id, grace_s))
-        _echo({"secret": secret, "loop": public_view(loop)})
+        loop, new = _run(config, lambda c: c.rotate_secret(loop_id, grace_s, signature))
+        _echo({**new, "loop": public_view(loop)})
+
+    @loops.command(name="public-key")
+    @click.argument("loop_id")
+    def public_key(loop_id: str) -> None:
+        """The public keys receivers verify a v1a (ed25519) loop's signatures with."""
+
+        async def action(c: ControlPlane) -> list[dict[str, Any]]:
+            return c.public_keys(loop_id)
+
+        _echo({"public_keys": _run(config, action)})
 
     return loops
 

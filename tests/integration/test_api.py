@@ -242,6 +242,69 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(env: Env) -> N
     Webhook(old).verify(call.body, headers)
 
 
+def _verify_v1a(public_key: str, call: Any) -> bool:
+    """Standard Webhooks v1a: ed25519 over ``id.timestamp.body``, checked with cryptography."""
+    import base64
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    headers = {k.lower(): v for k, v in call.headers.items()}
+    content = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + call.body
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key[len("whpk_"):]))
+    for sig in headers["webhook-signature"].split(" "):
+        version, _, value = sig.partition(",")
+        if version == "v1a":
+            try:
+                key.verify(base64.b64decode(value), content)
+                return True
+            except InvalidSignature:
+                pass
+    return False
+
+
+def test_v1a_loops_sign_with_ed25519_and_publish_only_the_public_key(env: Env) -> None:
+    loop = env.create("/ed25519", database="edb", signature="v1a")
+    # the private key stays in fl.loops: not one character of it is shown
+    assert loop["signature"] == "v1a" and re.findall(r"whsk_(.)", str(loop)) == ["…"]
+    [first] = loop["secrets"]
+    keys = env.call("GET", f"/loops/{loop['id']}/public-key")
+    assert keys.status == 200 and keys.body["public_keys"][0]["public_key"] == first["public_key"]
+    c = loop["validation"]
+    env.receiver.files[f"/{c['file_name']}"] = (200, c["content"].encode())
+    assert validate(env, loop)["validated"]
+    world = DemoWorld(profiles=2, databases=("edb",), seed=4)
+    p = env.project
+    for profile in world.profiles:
+        p.produce(p.topics.ref_profiles, profile["id"], profile)
+    event = world.event("open")
+    p.produce(p.topics.raw["open"], event["profile"], event)
+    p.flush()
+    env.receiver.wait_for(lambda cs: any(c.path == "/ed25519" for c in cs), timeout_s=60,
+                          what="the v1a loop's delivery")
+    [call] = env.receiver.calls_to("/ed25519")
+    assert _verify_v1a(first["public_key"], call)
+    # rotation: the new key's public key is returned; both keys sign during the grace period
+    rotated = env.call("POST", f"/loops/{loop['id']}/secret/rotate", {"grace_s": 3600})
+    assert rotated.status == 200 and rotated.body["public_key"].startswith("whpk_")
+    assert "secret" not in rotated.body
+    assert set(re.findall(r"whsk_(.)", str(rotated.body))) == {"…"}
+    env.call("POST", f"/loops/{loop['id']}/test", {"json": {"ping": True}})
+    env.receiver.wait_for(lambda cs: sum(c.path == "/ed25519" for c in cs) >= 2, timeout_s=30,
+                          what="the test call")
+    test_call = env.receiver.calls_to("/ed25519")[-1]
+    assert _verify_v1a(rotated.body["public_key"], test_call)
+    assert _verify_v1a(first["public_key"], test_call)
+    listed = env.call("GET", f"/loops/{loop['id']}/public-key").body["public_keys"]
+    assert [k["public_key"] for k in listed] == [rotated.body["public_key"], first["public_key"]]
+    # a v1 loop has no public key, and says how to get one
+    v1 = env.create("/hmac")
+    refused = env.call("GET", f"/loops/{v1['id']}/public-key")
+    assert refused.status == 400 and refused.body["field"] == "signature"
+    assert env.call("POST", "/loops", {"url": env.receiver.url("/x"), "events": ["open"],
+                                       "signature": "v2"}).body["field"] == "signature"
+
+
 def test_attempts_and_dead_letters(env: Env) -> None:
     loop = env.create("/rejects", database="ddb")
     c = loop["validation"]
