@@ -6,7 +6,7 @@ CONFIG ?= deploy/demo.yaml
 KAFKACTL := $(PYTHON) deploy/kafka/kafkactl.py
 PYTEST_ARGS ?=
 
-.PHONY: run test bench venv kafka kafka-stop kafka-status topics worker sender typecheck clean help
+.PHONY: run test fuzz bench venv kafka kafka-stop kafka-status topics worker sender typecheck clean help
 
 help:
 	@echo "make run     - set up and run the demo: Kafka, worker, sender, demo receiver and producer"
@@ -45,6 +45,11 @@ test: venv
 	$(KAFKACTL) fetch
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The fuzzers at their long profile (~20,000 inputs per target; minutes): make fuzz
+fuzz: venv
+	FLTEST_FUZZ=long $(BIN)/pytest -m fuzz -p no:randomly $(PYTEST_ARGS)
+	@cat var/test-reports/fuzz.txt
 
 # The receiver of most scenarios is nginx (Debian: nginx-light, which brings the echo module the
 # 20 ms receiver uses); installed here when missing. BENCH_ARGS="single --events 50000", "--smoke".

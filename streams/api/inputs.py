@@ -69,7 +69,9 @@ def _number(lo: float, hi: float, integer: bool = False) -> Callable[[Any, str],
 def _reject_unknown(body: Mapping[str, Any], allowed: frozenset[str] | set[str], prefix: str = "") -> None:
     for key in body:
         if key not in allowed:
-            raise InputError(f"{prefix}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+            name = key if key.isidentifier() else repr(key)[:40]
+            raise InputError(f"{prefix}{key}", f"unknown field {name} (allowed: "
+                             f"{', '.join(sorted(allowed))})")
 
 
 def _object(body: Any) -> Mapping[str, Any]:
