@@ -22,13 +22,15 @@ from confluent_kafka import Producer
 
 from enrichers.enrich import enrich
 from enrichers.routing import delivery_id
+from senders.encoding import encode as encode_body
 from streams.kafka.clients import confluent_config
 from streams.demo.events import DemoWorld, topic_key
 from streams.kafka.records import delivery_key, encode, new_delivery
 from streams.config.settings import KafkaConfig
 from streams.kafka.topics import Topics
 
-__all__ = ["EventIds", "ProduceStats", "Record", "Workload", "delivery_records", "produce"]
+__all__ = ["EventIds", "ProduceStats", "Record", "Workload", "body_records", "delivery_records",
+           "produce"]
 
 #: (topic, key, value)
 Record = tuple[str, bytes, bytes]
@@ -127,6 +129,18 @@ def delivery_records(workload: Workload, topics: Topics, loop_ids: Sequence[str]
     """``fl.deliveries`` records for every (event, loop), as the enrich stage writes them
     (event-major: record ``i * len(loop_ids) + j`` is event ``i`` to loop ``j``)."""
     return _deliveries(workload.world, workload.events, topics, loop_ids)
+
+
+def body_records(workload: Workload, topic: str, loop_id: str) -> list[Record]:
+    """For a peer that POSTs each record's value as it is (Kafka Connect's HTTP sink): record
+    ``i`` holds event ``i``'s request body exactly as the sender POSTs it to a ``json`` loop
+    (the enriched payload, ~800 bytes), keyed like the delivery record so it lands on the same
+    partition."""
+    out: list[Record] = []
+    for i, event in enumerate(workload.events):
+        body, _ = encode_body("json", [workload.payload(i)])
+        out.append((topic, delivery_key(loop_id, event), body))
+    return out
 
 
 def _deliveries(world: DemoWorld, events: Sequence[dict[str, Any]], topics: Topics,
