@@ -20,8 +20,9 @@ from .receivers import BODY_PATH, AiohttpReceiver, NginxReceiver, ReceiverProces
 from .results import ScenarioResult
 
 __all__ = ["Monitored", "Options", "Tracker", "account", "add_ceilings", "body_receiver",
-           "event_resolver", "idle_cpu", "make_receiver", "measured_arrivals", "ratios", "slow_receiver",
-           "start_profiles", "start_processes", "start_sampler", "stragglers", "warm_up", "webhook_resolver"]
+           "event_resolver", "idle_cpu", "make_receiver", "measured_arrivals", "ratios",
+           "slow_receiver", "start_profiles", "start_processes", "start_sampler", "stragglers",
+           "warm_up", "webhook_resolver"]
 
 log = logging.getLogger(__name__)
 
