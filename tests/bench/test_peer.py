@@ -9,14 +9,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bench.generator import Workload, body_records
+from bench.generator import Workload, body_records, delivery_records
 from bench.harness import Options
 from bench.kafka_connect import PEER, ConnectStandalone
 from bench.peer_runner import run_connect
 from bench.receivers import BODY_PATH, NginxReceiver, echo_module, nginx_binary
 from senders.encoding import encode
 from streams.config.loading import parse_config
-from streams.kafka.records import delivery_key
 from streams.kafka.topics import Topics
 
 
@@ -50,10 +49,11 @@ def test_each_record_is_the_body_the_sender_posts_keyed_like_the_delivery() -> N
     topics = Topics.for_config(parse_config({"kafka": {"bootstrap_servers": "127.0.0.1:9"}}))
     workload = Workload(topics, 6, 20)
     records = body_records(workload, "t", "bench")
+    deliveries = delivery_records(workload, topics, ["bench"])  # the sender scenario's records
     assert [r[0] for r in records] == ["t"] * 6
     for i, (_, key, value) in enumerate(records):
         assert value == encode("json", [workload.payload(i)])[0]
-        assert key == delivery_key("bench", workload.events[i])
+        assert key == deliveries[i][1]
         assert orjson.loads(value)["event_id"] == workload.ids.id(i)
 
 
