@@ -54,6 +54,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="scale-out: seconds from starting the extra worker to the spike (2.5)")
     p.add_argument("--profile", action="store_true", help="py-spy the worker and sender")
     p.add_argument("--profile-s", type=float, default=10.0, help="py-spy duration (10 s)")
+    p.add_argument("--peers", type=Path, metavar="DIR",
+                   help="the folder holding the peers' builds (aiven-http-connector-0.9.0/); "
+                        "default $BENCH_PEERS_DIR, else the nearest shared/peers above the "
+                        "repository")
     p.add_argument("--bootstrap", help="use this broker instead of the benchmark's own")
     p.add_argument("--kafka-port", type=int, default=DEFAULT_PORT,
                    help=f"port of the benchmark's own broker ({DEFAULT_PORT}; BENCH_KAFKA_PORT)")
@@ -122,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             receiver=args.receiver, delay_ms=args.delay_ms, batch_size=args.batch_size,
             batch_wait_ms=args.batch_wait_ms, hang_timeout_s=args.hang_timeout,
             join_lead_s=args.join_lead, profile=args.profile, profile_s=args.profile_s,
-            keep_topics=args.keep_topics, smoke=args.smoke, stall_s=args.stall, earlier=earlier)
+            keep_topics=args.keep_topics, smoke=args.smoke, stall_s=args.stall, earlier=earlier,
+            peers_dir=args.peers)
         fields.update(override)
         return Options(**fields)  # type: ignore[arg-type]
 

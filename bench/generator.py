@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -22,13 +22,15 @@ from confluent_kafka import Producer
 
 from enrichers.enrich import enrich
 from enrichers.routing import delivery_id
+from senders.encoding import encode as encode_body
 from streams.kafka.clients import confluent_config
 from streams.demo.events import DemoWorld, topic_key
-from streams.kafka.records import delivery_key, encode, new_delivery
+from streams.kafka.records import Delivery, delivery_key, encode, new_delivery
 from streams.config.settings import KafkaConfig
 from streams.kafka.topics import Topics
 
-__all__ = ["EventIds", "ProduceStats", "Record", "Workload", "delivery_records", "produce"]
+__all__ = ["EventIds", "ProduceStats", "Record", "Workload", "body_records", "delivery_records",
+           "produce"]
 
 #: (topic, key, value)
 Record = tuple[str, bytes, bytes]
@@ -129,17 +131,30 @@ def delivery_records(workload: Workload, topics: Topics, loop_ids: Sequence[str]
     return _deliveries(workload.world, workload.events, topics, loop_ids)
 
 
+def body_records(workload: Workload, topic: str, loop_id: str) -> list[Record]:
+    """For a peer that POSTs each record's value as it is (Kafka Connect's HTTP sink): record
+    ``i`` holds event ``i``'s request body exactly as the sender POSTs it to a ``json`` loop
+    (the enriched payload, ~800 bytes), keyed like the delivery record so it lands on the same
+    partition."""
+    return [(topic, delivery_key(d), encode_body("json", [d["payload"]])[0])
+            for d in _delivery_docs(workload.world, workload.events, [loop_id])]
+
+
 def _deliveries(world: DemoWorld, events: Sequence[dict[str, Any]], topics: Topics,
                 loop_ids: Sequence[str]) -> list[Record]:
+    return [(topics.deliveries, delivery_key(d), encode(d))
+            for d in _delivery_docs(world, events, loop_ids)]
+
+
+def _delivery_docs(world: DemoWorld, events: Sequence[dict[str, Any]],
+                   loop_ids: Sequence[str]) -> Iterator[Delivery]:
+    """The delivery of every (event, loop), event-major, as the enrich stage makes them."""
     tags = {m["id"]: m for m in world.mailings}
-    out: list[Record] = []
     now = int(time.time() * 1000)
     for event in events:
         payload = enrich(event, world.by_id.get(event["profile"]), tags.get(event["mailing"]))
         for loop_id in loop_ids:
-            d = new_delivery(delivery_id(event["id"], loop_id), loop_id, event, payload, now)
-            out.append((topics.deliveries, delivery_key(d), encode(d)))
-    return out
+            yield new_delivery(delivery_id(event["id"], loop_id), loop_id, event, payload, now)
 
 
 @dataclass(frozen=True)

@@ -3,23 +3,26 @@ every delivery, profiling, ceilings and cost accounting."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from enrichers.routing import delivery_id
 
 from .ceilings import http_ceiling, kafka_ceiling
 from .generator import EventIds, Workload, produce
-from .measure import MACHINE, CpuSampler, Resolver
-from .pipeline import Pipeline
+from .measure import MACHINE, Arrivals, CpuSampler, Resolver
+from .pipeline import Pipeline, Proc
 from .profiling import Recording, record
-from .receivers import AiohttpReceiver, NginxReceiver, ReceiverProcess, echo_module
+from .receivers import BODY_PATH, AiohttpReceiver, NginxReceiver, ReceiverProcess, echo_module
 from .results import ScenarioResult
 
-__all__ = ["Options", "Tracker", "account", "add_ceilings", "event_resolver", "make_receiver", "ratios",
-           "start_profiles", "start_processes", "warm_up", "webhook_resolver"]
+__all__ = ["Monitored", "Options", "Tracker", "account", "add_ceilings", "body_receiver",
+           "event_resolver", "idle_cpu", "make_receiver", "measured_arrivals", "ratios",
+           "slow_receiver", "start_profiles", "start_processes", "start_sampler", "stragglers",
+           "warm_up", "webhook_resolver"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,9 @@ class Options:
     #: results of scenarios run earlier in the same invocation (the half-rate scenario reads
     #: the single-event rate from here)
     earlier: dict[str, ScenarioResult] = field(default_factory=dict)
+    #: where the peers' builds are (``<dir>/aiven-http-connector-0.9.0``); None: the default
+    #: (``bench.kafka_connect.default_peers_dir``)
+    peers_dir: Path | None = None
 
     def pick(self, given: float | int | None, full: float | int, smoke: float | int) -> int:
         return int(given if given is not None else (smoke if self.smoke else full))
@@ -76,6 +82,16 @@ def slow_receiver(opts: Options, directory: Path) -> tuple[ReceiverProcess, str]
     if opts.receiver != "aiohttp" and echo_module() is not None:
         return NginxReceiver(directory, delay_ms=opts.delay_ms), "/slow/hook"
     return AiohttpReceiver(directory, delay_ms=opts.delay_ms), "/hook"
+
+
+def body_receiver(opts: Options, directory: Path) -> tuple[ReceiverProcess, str]:
+    """A receiver that logs the ``event_id`` inside each body, for clients that send no
+    per-call id header: nginx's ``/body/`` location when the echo module exists (it reads the
+    body, answers 204 and logs the id), else the aiohttp receiver. Returns it and its URL
+    path."""
+    if opts.receiver != "aiohttp" and echo_module() is not None:
+        return NginxReceiver(directory), BODY_PATH
+    return AiohttpReceiver(directory), "/hook"
 
 
 def webhook_resolver(ids: EventIds, n: int, loop_ids: Sequence[str]) -> Resolver:
@@ -100,6 +116,12 @@ def event_resolver(ids: EventIds, n: int) -> Resolver:
     return resolve
 
 
+class Monitored(Protocol):
+    """What a run watches while it waits: raises when one of its processes died."""
+
+    def check_alive(self) -> None: ...
+
+
 class Tracker:
     """Counts distinct expected deliveries as they arrive (incrementally)."""
 
@@ -122,10 +144,10 @@ class Tracker:
         self._done = len(ids)
         return len(self.seen)
 
-    def wait(self, pipeline: Pipeline, stall_s: float, max_s: float,
+    def wait(self, pipeline: Monitored, stall_s: float, max_s: float,
              on_first: Callable[[], None] | None = None) -> bool:
         """Until every expected delivery arrived (True), nothing new came for ``stall_s``, or
-        ``max_s`` passed (False). Raises when a pipeline process died."""
+        ``max_s`` passed (False). Raises when a process of ``pipeline`` died."""
         deadline = time.monotonic() + max_s
         last_count, last_change = -1, time.monotonic()
         while time.monotonic() < deadline:
@@ -144,6 +166,47 @@ class Tracker:
             time.sleep(0.5)
         log.warning("gave up after %.0fs at %d of %d", max_s, self.poll(), self.expected)
         return False
+
+
+def start_sampler(receiver: ReceiverProcess, broker_pid: int | None) -> CpuSampler:
+    """A running :class:`CpuSampler` of the receiver, the benchmark's own process (the
+    generator and the polling) and the broker; the tested processes are added as they
+    start."""
+    sampler = CpuSampler()
+    sampler.watch("receiver", receiver.pid)
+    sampler.watch("bench", os.getpid(), descendants=False)
+    if broker_pid:
+        sampler.watch("broker", broker_pid)
+    return sampler.start()
+
+
+def idle_cpu(result: ScenarioResult, sampler: CpuSampler, processes: Sequence[Proc],
+             seconds: float = 3.0) -> None:
+    """CPU (cores) each process burns with no traffic at all: the floor under every rate."""
+    t0 = time.time()
+    time.sleep(seconds)
+    sampler.sample()
+    t1 = time.time()
+    result.extra["idle_cores"] = {p.name: round(sampler.cpu_between(p.name, t0, t1) / (t1 - t0), 3)
+                                  for p in processes}
+
+
+def measured_arrivals(receiver: ReceiverProcess) -> tuple[Arrivals, float]:
+    """A copy of what arrived so far (the ceilings' calls come later and are not counted) and
+    the time of the last receipt (now, when nothing arrived)."""
+    arrivals = receiver.arrivals()
+    measured = Arrivals(list(arrivals.times), list(arrivals.ids))
+    return measured, max(arrivals.times) if arrivals.times else time.time()
+
+
+def stragglers(receiver: ReceiverProcess, measured: Arrivals) -> Arrivals:
+    """``measured`` plus what arrived after it was taken, once the receiver stopped (late
+    duplicates, say), leaving out the ceilings' and warm-up calls."""
+    late = receiver.arrivals()
+    for t, ident in zip(late.times[len(measured):], late.ids[len(measured):]):
+        if not ident.startswith(("ceiling-", "warm-up")):
+            measured.add(t, ident)
+    return measured
 
 
 def start_processes(pipeline: Pipeline, opts: Options, sampler: CpuSampler,
@@ -204,13 +267,16 @@ def finish_profiles(recordings: list[Recording], result: ScenarioResult) -> None
                                     "top_inclusive": prof.top_inclusive, "raw": prof.raw_path})
 
 
-def account(result: ScenarioResult, sampler: CpuSampler, pipeline: Pipeline, t0: float,
+def account(result: ScenarioResult, sampler: CpuSampler, processes: Sequence[Proc], t0: float,
             t1: float, per: int) -> None:
-    """CPU seconds in [t0, t1] per process (and per 10k of ``per``), peak RSS per process."""
+    """CPU seconds in [t0, t1] per process (and per 10k of ``per``), peak RSS per process.
+    ``pipeline`` (and CPU s/10k) is the CPU of ``processes``: the system under test (workers
+    and senders, or a peer), not the broker, receiver or generator."""
     names = list(sampler.pids)
     cpu = {n: round(sampler.cpu_between(n, t0, t1), 2) for n in names}
     result.cpu_s.update(cpu)
-    pipeline_cpu = sum(v for n, v in cpu.items() if n.startswith(("worker", "sender")))
+    tested = {p.name for p in processes}
+    pipeline_cpu = sum(v for n, v in cpu.items() if n in tested)
     result.cpu_s["pipeline"] = round(pipeline_cpu, 2)
     result.cpu_s["window_s"] = round(t1 - t0, 2)
     # busy CPU of the whole machine in the window, and the part no process of ours used: a
@@ -219,7 +285,7 @@ def account(result: ScenarioResult, sampler: CpuSampler, pipeline: Pipeline, t0:
     result.cpu_s["machine"] = round(machine, 2)
     result.cpu_s["others"] = round(max(0.0, machine - sum(cpu.values())), 2)
     result.cpu_s_per_10k = round(pipeline_cpu / max(per, 1) * 10_000, 3)
-    for p in pipeline.processes:
+    for p in processes:
         result.peak_rss_mib[p.name] = round(max(p.peak_rss_mib, sampler.peak_rss(p.name)), 1)
 
 

@@ -3,7 +3,9 @@
 - :class:`NginxReceiver` — nginx answering 204 (C, one worker process): the ceiling, and the
   receiver of every single-event scenario. Its access log holds ``<receipt time> <webhook-id>``
   per call, buffered; webhook-id is the delivery id, which the benchmark maps back to its event.
-  ``/slow/...`` answers after ``delay_ms`` (nginx's echo module, non-blocking), when present.
+  With nginx's echo module: ``/slow/...`` answers after ``delay_ms`` (non-blocking), and
+  ``/body/...`` reads the body and logs its ``event_id`` instead (for a client that sends no
+  per-call header: Kafka Connect's HTTP sink).
 - :class:`AiohttpReceiver` — Python (aiohttp + uvloop): reads each body and records the
   ``event_id`` of the JSON object, or of every item of a json-batch array, so batches can be
   checked event by event. Optionally answers after ``delay_ms``. It is itself CPU-bound at
@@ -32,12 +34,14 @@ import orjson
 
 from .measure import Arrivals
 
-__all__ = ["AiohttpReceiver", "ArrivalLog", "NginxReceiver", "ReceiverProcess", "Tarpit",
-           "echo_module", "free_port", "nginx_binary"]
+__all__ = ["BODY_PATH", "AiohttpReceiver", "ArrivalLog", "NginxReceiver", "ReceiverProcess",
+           "Tarpit", "echo_module", "free_port", "nginx_binary"]
 
 ROOT = Path(__file__).resolve().parents[1]
 NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf.in")
 NGINX_MODULES = Path("/usr/lib/nginx/modules")
+#: nginx's path that logs the body's event_id (needs the echo module: ``has_body``)
+BODY_PATH = "/body/hook"
 
 
 def free_port() -> int:
@@ -145,7 +149,9 @@ class ReceiverProcess:
 
 
 class NginxReceiver(ReceiverProcess):
-    """nginx: ``/...`` answers 204 at once, ``/slow/...`` after ``delay_ms`` (echo module)."""
+    """nginx: ``/...`` answers 204 at once and logs the webhook-id; with the echo module,
+    ``/slow/...`` answers after ``delay_ms`` and ``/body/...`` (:data:`BODY_PATH`) answers 204
+    at once and logs the body's ``event_id``."""
 
     kind = "nginx"
     ids = "webhook"
@@ -157,14 +163,19 @@ class NginxReceiver(ReceiverProcess):
             raise RuntimeError("nginx is not installed: apt-get install -y nginx-light "
                                "(or run `make bench`, which does)")
         echo = echo_module()
-        self.has_slow = echo is not None
-        slow = ""
+        self.has_slow = self.has_body = echo is not None
+        slow = body = ""
         if echo is not None:
             slow = (f"        location /slow/ {{\n            echo_sleep {delay_ms / 1000:.3f};\n"
                     f"            echo_status 204;\n        }}")
+            # the body is read into memory (client_body_buffer_size), so $request_body holds it
+            # when the line is logged; same buffer settings as the server's log: one file
+            body = ("        location /body/ {\n            echo_read_request_body;\n"
+                    "            echo_status 204;\n            access_log "
+                    f"{self.log.path.resolve()} bench_body buffer=256k flush=500ms;\n        }}")
         text = string.Template(NGINX_TEMPLATE.read_text()).safe_substitute(
             load_modules=f"load_module {echo};" if echo else "", dir=str(directory.resolve()),
-            port=str(self.port), slow_location=slow)
+            port=str(self.port), slow_location=slow, body_location=body)
         conf = directory / "nginx.conf"
         conf.write_text(text)
         self._spawn([binary, "-c", str(conf.resolve()), "-p", str(directory.resolve())])

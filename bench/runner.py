@@ -16,7 +16,6 @@ receipt. CPU is counted over the same window.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -25,8 +24,9 @@ import numpy as np
 
 from .generator import Workload, delivery_records, produce
 from .harness import (Options, Tracker, account, event_resolver, finish_profiles,
-                      ratios, start_processes, start_profiles, warm_up, webhook_resolver)
-from .measure import Arrivals, CpuSampler, Timeline, analyse
+                      idle_cpu, measured_arrivals, ratios, start_processes, start_profiles,
+                      start_sampler, stragglers, warm_up, webhook_resolver)
+from .measure import CpuSampler, Timeline, analyse
 from .pipeline import Pipeline
 from .profiling import Recording
 from .receivers import ReceiverProcess
@@ -80,12 +80,7 @@ def execute(opts: Options, s: Setup) -> ScenarioResult:
         workers=0 if s.mode == "sender" else opts.workers, senders=opts.senders,
         partitions=opts.partitions, in_flight=s.in_flight)
     result.extra.update(mode=s.mode, cold=cold, loops=len(loop_ids), profiles=s.profiles)
-    sampler = CpuSampler()
-    sampler.watch("receiver", s.receiver.pid)
-    sampler.watch("bench", os.getpid(), descendants=False)  # the generator and the polling
-    if opts.broker_pid:
-        sampler.watch("broker", opts.broker_pid)
-    sampler.start()
+    sampler = start_sampler(s.receiver, opts.broker_pid)
     recordings: list[Recording] = []
     try:
         pipeline.create_topics()
@@ -121,7 +116,7 @@ def execute(opts: Options, s: Setup) -> ScenarioResult:
                 s.before(pipeline, result)
             warm_up(pipeline, workload, s.receiver, per_event=len(counted),
                     deliveries=s.mode == "sender")
-            _idle_cpu(result, sampler, pipeline)
+            idle_cpu(result, sampler, pipeline.processes)
             ends = TopicEnds(pipeline.config.kafka, pipeline.topics.deliveries,
                              opts.partitions).start()
             if s.during is not None:  # e.g. a worker starting: it joins during the burst
@@ -149,16 +144,13 @@ def execute(opts: Options, s: Setup) -> ScenarioResult:
         if not complete:
             result.notes.append(f"incomplete: waited until no delivery came for {opts.stall_s:g}s "
                                 f"(or {max_s:.0f}s in all)")
-        arrivals = s.receiver.arrivals()
-        # what arrived from the pipeline (the ceilings' calls come later and are not counted)
-        measured = Arrivals(list(arrivals.times), list(arrivals.ids))
-        t1 = max(arrivals.times) if arrivals.times else time.time()
+        measured, t1 = measured_arrivals(s.receiver)
         time.sleep(0.5)
         sampler.sample()
         _sender_outcomes(result, pipeline)
         pipeline.stop()
         finish_profiles(recordings, result)
-        account(result, sampler, pipeline, t0, t1, s.events)
+        account(result, sampler, pipeline.processes, t0, t1, s.events)
         if s.after is not None:
             s.after(result, pipeline, workload)
     finally:
@@ -170,12 +162,7 @@ def execute(opts: Options, s: Setup) -> ScenarioResult:
                 pipeline.delete_topics()
             except Exception as exc:  # a cleanup failure must not hide the result
                 log.warning("could not delete the topics of %s: %s", s.name, exc)
-    late = s.receiver.arrivals()  # stragglers after the wait (duplicates, say) still count
-    extra = [(t, i) for t, i in zip(late.times[len(measured):], late.ids[len(measured):])
-             if not i.startswith(("ceiling-", "warm-up"))]
-    measured.times.extend(t for t, _ in extra)
-    measured.ids.extend(i for _, i in extra)
-    delivered = analyse(measured, resolve, np.asarray(event_times),
+    delivered = analyse(stragglers(s.receiver, measured), resolve, np.asarray(event_times),
                         s.events * per, wanted)
     result.record_delivered(delivered)
     if delivered.missing_sample:
@@ -200,17 +187,6 @@ def _worker_stage(result: ScenarioResult, ends: TopicEnds, timeline: Timeline | 
     if timeline is not None:
         timeline.enriched_per_s = [v / per_event for v in ends.per_bucket(
             timeline.start, timeline.bucket_s, len(timeline.received_per_s))]
-
-
-def _idle_cpu(result: ScenarioResult, sampler: CpuSampler, pipeline: Pipeline,
-              seconds: float = 3.0) -> None:
-    """CPU (cores) each process burns with no traffic at all: the floor under every rate."""
-    t0 = time.time()
-    time.sleep(seconds)
-    sampler.sample()
-    t1 = time.time()
-    result.extra["idle_cores"] = {p.name: round(sampler.cpu_between(p.name, t0, t1) / (t1 - t0), 3)
-                                  for p in pipeline.processes}
 
 
 def _sender_outcomes(result: ScenarioResult, pipeline: Pipeline) -> None:

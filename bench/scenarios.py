@@ -11,6 +11,8 @@ latency         p99 produce->receipt at half the rate ``single`` sustained    ng
 isolation       (3) nine healthy loops alone, then next to one that hangs     nginx + tarpit
 backlog         (4) N events waiting in Kafka, worker and sender start cold   nginx
 sender          (5) the sender stage alone: fl.deliveries filled at once      nginx
+connect         the peer: Kafka Connect + Aiven's HTTP sink on the sender's   nginx (logs the
+                work (a topic of request bodies, 8 tasks, one POST each)      body's event_id)
 memory          worker peak RSS with P profiles in the RocksDB table          nginx
 scale-out       a second worker joins during a spike (not in ``all``)        nginx
 ==============  ============================================================  ==================
@@ -27,6 +29,7 @@ import orjson
 from .generator import Workload
 from .harness import Options, add_ceilings, make_receiver, slow_receiver
 from .measure import CpuSampler
+from .peer_runner import run_connect
 from .pipeline import Pipeline, loop_decl
 from .receivers import Tarpit
 from .results import ScenarioResult, Target
@@ -46,8 +49,9 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {}
 #: the order of ``all``: ``single`` first, because ``latency`` uses its rate.
-ORDER = ["single", "latency", "slow-receiver", "batch", "isolation", "backlog", "sender",
-         "memory"]
+#: ``connect`` right before ``sender``: the sender's row is compared with it, minutes apart.
+ORDER = ["single", "latency", "slow-receiver", "batch", "isolation", "backlog", "connect",
+         "sender", "memory"]
 
 
 def scenario(name: str, title: str) -> Callable[[Callable[[Options], ScenarioResult]],
@@ -215,7 +219,30 @@ def sender(opts: Options) -> ScenarioResult:
                         "same requests in flight per process")
     result.targets.append(Target("sender stage / bare aiohttp ceiling", 0.6, ">=",
                                  result.ceilings.get("ratio_to_http", float("nan"))))
+    peer = opts.earlier.get("connect")
+    if peer is not None and peer.per_s > 0:  # NaN (the peer did not run) compares False
+        result.targets.append(Target("sender stage / Kafka Connect's HTTP sink (same run)", 1.0,
+                                     ">=", result.per_s / peer.per_s))
+        mine = _per_delivery_us(result, "sender")
+        theirs = _per_delivery_us(peer, "connect")
+        result.notes.append(f"CPU per delivery: sender {mine:,.0f} µs, Kafka Connect JVM "
+                            f"{theirs:,.0f} µs (same run)")
     return result
+
+
+def _per_delivery_us(result: ScenarioResult, prefix: str) -> float:
+    cpu = sum(v for k, v in result.cpu_s.items() if k.startswith(prefix))
+    return 1e6 * cpu / max(result.deliveries, 1)
+
+
+@scenario("connect", "peer: Kafka Connect 3.9.1 + Aiven's HTTP sink 0.9.0 on the sender's work")
+def connect(opts: Options) -> ScenarioResult:
+    """What platform engineers would run instead of the sender (bench/peer_runner.py): the
+    same ~800-byte JSON bodies, one POST per record, the same nginx, 8 tasks; after a
+    discarded warm-up run of 60,000 records (10,000 with ``smoke``)."""
+    return run_connect(opts, "connect", SCENARIOS["connect"].title,
+                       opts.pick(opts.events, 100_000, 20_000), _profiles(opts),
+                       opts.pick(None, 60_000, 10_000))
 
 
 @scenario("scale-out", "a second worker joins while a spike is being enriched")
