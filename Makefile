@@ -6,7 +6,7 @@ CONFIG ?= deploy/demo.yaml
 KAFKACTL := $(PYTHON) deploy/kafka/kafkactl.py
 PYTEST_ARGS ?=
 
-.PHONY: run test fuzz bench venv kafka kafka-stop kafka-status topics worker sender typecheck clean help
+.PHONY: run test fuzz nginx bench venv kafka kafka-stop kafka-status topics worker sender typecheck clean help
 
 help:
 	@echo "make run     - set up and run the demo: Kafka, worker, sender, demo receiver and producer"
@@ -41,10 +41,18 @@ run: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv
+test: venv nginx
 	$(KAFKACTL) fetch
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Debian packages the tests and the benchmark run for real, installed when missing (as root):
+# nginx-light, the benchmark's receiver (its echo module too), which the bench tests exercise.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+		{ echo "installing nginx-light (the benchmark's receiver)"; \
+		  apt-get install -y -q nginx-light || \
+		  { apt-get update -q && apt-get install -y -q nginx-light; }; }
 
 # The fuzzers at their long profile (~20,000 inputs per target; minutes): make fuzz
 fuzz: venv
@@ -53,12 +61,8 @@ fuzz: venv
 
 # The receiver of most scenarios is nginx (Debian: nginx-light, which brings the echo module the
 # 20 ms receiver uses); installed here when missing. BENCH_ARGS="single --events 50000", "--smoke".
-bench: venv
+bench: venv nginx
 	$(KAFKACTL) fetch
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
-		{ echo "installing nginx-light (the benchmark's receiver)"; \
-		  apt-get install -y -q nginx-light || \
-		  { apt-get update -q && apt-get install -y -q nginx-light; }; }
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -57,8 +57,6 @@ def test_each_record_is_the_body_the_sender_posts_keyed_like_the_delivery() -> N
         assert orjson.loads(value)["event_id"] == workload.ids.id(i)
 
 
-@pytest.mark.skipif(nginx_binary() is None or echo_module() is None,
-                    reason="the benchmark's receiver needs nginx with its echo module")
 def test_nginx_logs_the_event_id_of_each_body_and_the_webhook_id_elsewhere(
         tmp_path: Path) -> None:
     receiver = NginxReceiver(tmp_path)
