@@ -13,7 +13,7 @@ from bench.generator import Workload, body_records, delivery_records
 from bench.harness import Options
 from bench.kafka_connect import PEER, ConnectStandalone
 from bench.peer_runner import run_connect
-from bench.receivers import BODY_PATH, NginxReceiver, echo_module, nginx_binary
+from bench.receivers import BODY_PATH, NginxReceiver
 from senders.encoding import encode
 from streams.config.loading import parse_config
 from streams.kafka.topics import Topics
