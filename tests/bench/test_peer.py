@@ -7,7 +7,6 @@ import urllib.request
 from pathlib import Path
 
 import orjson
-import pytest
 
 from bench.generator import Workload, body_records, delivery_records
 from bench.harness import Options
