@@ -35,7 +35,7 @@ _DAEMON_NAME: Final = re.compile(r"mail delivery (system|subsystem|service)|mail
                                  re.IGNORECASE)
 _BOUNCE_SUBJECT: Final = re.compile(
     r"undeliver|undelivered|delivery status notification|delivery (failure|failed|problem)|"
-    r"failure notice|returned mail|mail delivery (failed|failure|system|problem)|"
+    r"failure notice|returned mail|mail failure|mail delivery (failed|failure|system|problem)|"
     r"non-?delivery|nondeliverable|delivery notification|could not be delivered|"
     r"mail system error|message not delivered|delivery has failed|rejected:|"
     r"warning: message .{0,40}delayed|delivery delayed|mail could not be delivered|"

@@ -101,7 +101,7 @@ def _parse_report(text: bytes, rules: BounceRules) -> ParsedReport:
         whole = text if report.carrier is top else _flatten(report.carrier)
         original = from_fields(report.original)
         if not original.ref_values:
-            original = either(original, from_text(whole.decode("utf-8", "replace")))
+            original = either(original, from_text(_body_text(whole)))
         body = report_text(report.part)
         if report.kind == "arf":
             complaints += arf_complaints(arf_fields(body), carrier, original)
@@ -125,7 +125,7 @@ def _without_report_parts(top: Message, headers: dict[str, tuple[str, ...]], tex
         return _json_report(body.encode("utf-8"), rules)
     quoted = from_text(body)
     if not quoted.ref_values:
-        quoted = either(quoted, from_text(text.decode("utf-8", "replace")))
+        quoted = either(quoted, from_text(_body_text(text)))
     original = either(from_fields(attached[0].original) if attached else Original(False, (), None),
                       quoted)
     mime = _mime_text(text)
@@ -173,6 +173,11 @@ def _jmrp_reports(top: Message, headers: dict[str, tuple[str, ...]],
                                       from_fields(item.original)) for item in carrying)
     kind: ReportKind = "multiple" if len(complaints) > 1 else "jmrp"
     return ParsedReport(kind, complaints, (), tuple(notes))
+
+
+def _body_text(message: bytes) -> str:
+    """A message's text after its own header block (where a quoted original can be)."""
+    return message.partition(b"\n\n")[2].decode("utf-8", "replace")
 
 
 def _mime_text(data: bytes) -> str:

@@ -73,6 +73,8 @@ _STATUSES: Final[Mapping[str, str]] = {
     "4.4.1": "network-error", "4.4.2": "network-error", "5.4.1": "network-error",
     "4.4.6": "system-error", "5.4.6": "system-error", "4.3.1": "system-error",
     "4.3.2": "system-error", "5.3.2": "system-error",
+    # Office 365: the group or mailbox only takes mail from authenticated or listed senders
+    "5.7.133": "filtered", "5.7.134": "filtered", "5.7.135": "filtered", "5.7.136": "filtered",
     # class.subject, when no pattern matched
     "5.1": "user-unknown", "4.3": "system-error", "5.3": "system-error",
     "4.4": "network-error", "5.4": "network-error", "5.5": "system-error",

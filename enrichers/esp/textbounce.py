@@ -113,7 +113,16 @@ def _generic(headers: Fields, notice: str, excluded: set[str]) -> list[Found]:
     if failed:
         return [Found(address, notice) for address in dict.fromkeys(failed)]
     found: list[Found] = []
-    for paragraph in re.split(r"\n[ \t]*\n", notice):
+    paragraphs = re.split(r"\n[ \t]*\n", notice)
+    for i, paragraph in enumerate(paragraphs):
+        listed = _address_list(paragraph)
+        if listed and i and _FAILURE_WORDS.search(paragraphs[i - 1]) and (
+                paragraphs[i - 1].rstrip().endswith(":")):
+            # "was not delivered to:" / the addresses / "because:" / the reason
+            following = "\n".join(paragraphs[i + 1:i + 4])
+            found += [Found(address, following) for address in listed
+                      if address.lower() not in excluded and not _system(address)]
+            continue
         if not _FAILURE_WORDS.search(paragraph):
             continue
         for match in _ADDR.finditer(paragraph):
@@ -121,6 +130,12 @@ def _generic(headers: Fields, notice: str, excluded: set[str]) -> list[Found]:
             if address.lower() not in excluded and not _system(address):
                 found.append(Found(address, paragraph))
     return found
+
+
+def _address_list(paragraph: str) -> list[str]:
+    """The addresses of a paragraph made only of addresses, one a line (else ``[]``)."""
+    lines = [line.strip().strip("<>") for line in paragraph.split("\n") if line.strip()]
+    return lines if lines and all(_ADDR.fullmatch(line) for line in lines) else []
 
 
 def _excluded(headers: Fields) -> set[str]:

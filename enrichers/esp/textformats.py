@@ -184,7 +184,7 @@ def _exchange_blocks(text: str) -> list[Found]:
 
 _GMAIL_TO: Final = _re(
     rf"(?:wasn't|was not) delivered to\s+<?({ADDRESS})>?|"
-    rf"temporary problem delivering your message to\s+<?({ADDRESS})>?|"
+    rf"problem delivering your message to\s+<?({ADDRESS})>?|"
     rf"Delivery to the following recipients? (?:failed permanently|has been delayed|failed)"
     rf"\s*:\s*\n\s*\n?\s*<?({ADDRESS})>?")
 _GMAIL_RESPONSE: Final = _re(r"(The response (?:from the remote server )?was|"
@@ -199,7 +199,8 @@ def _gmail_blocks(text: str) -> list[Found]:
     found: dict[str, Found] = {}
     for match in _GMAIL_TO.finditer(text):
         address = next(group for group in match.groups() if group)
-        delayed = "temporary" in match.group(0).lower() or "delayed" in match.group(0).lower()
+        said = match.group(0).lower()
+        delayed = "temporary problem" in said or "delayed" in said
         headline = _paragraph_after(text, match.start())
         found.setdefault(address.lower(), Found(address, (headline + "\n" + detail).strip(),
                                                 True if delayed else None))
