@@ -49,6 +49,7 @@ class Topics:
         p = kafka.topic_prefix
         self.raw = {etype: p + name for etype, name in RAW_TOPICS.items()}
         self.esp_reports = p + "fl.esp.reports"
+        self.esp_unmapped = p + "fl.esp.unmapped"
         self.ref_profiles = p + "fl.ref.profiles"
         self.ref_tags = p + "fl.ref.tags"
         self.loops = p + "fl.loops"
@@ -82,6 +83,7 @@ class Topics:
                  for name in self.raw.values()]
         specs += [
             TopicSpec(self.esp_reports, n, {**delete, "retention.ms": raw_retention}),
+            TopicSpec(self.esp_unmapped, n, {**delete, "retention.ms": str(30 * DAY_MS)}),
             TopicSpec(self.ref_profiles, n, compact),
             TopicSpec(self.ref_tags, n, compact),
             TopicSpec(self.profiles_changelog, n, compact),
