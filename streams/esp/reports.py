@@ -108,8 +108,10 @@ class EspReports:
 
     def handle(self, topic: str, partition: int, offset: int, timestamp_ms: int,
                key: bytes | None, value: bytes | None,
-               profiles: MutableMapping[bytes, bytes] | None = None) -> list[OutRecord]:
-        """Never raises: a bad report (or a bug) becomes an ``fl.invalid`` record."""
+               profiles: MutableMapping[bytes, bytes] | None = None,
+               soft_bounces: MutableMapping[bytes, bytes] | None = None) -> list[OutRecord]:
+        """Never raises: a bad report (or a bug) becomes an ``fl.invalid`` record. (The
+        tables are the enrich agent's; reports need none.)"""
         self.metrics.events_in.labels(topic).inc()
 
         def invalid(reason: str) -> OutRecord:

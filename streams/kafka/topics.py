@@ -62,6 +62,8 @@ class Topics:
         self.operations = p + "fl.operations"
         #: the profile table's changelog (Faust's naming, with our prefix).
         self.profiles_changelog = f"{p}{app_id}-profiles-changelog"
+        #: the soft-bounce counters' changelog (streams.esp.softbounces)
+        self.soft_bounces_changelog = f"{p}{app_id}-soft-bounces-changelog"
 
     @classmethod
     def for_config(cls, config: Config) -> "Topics":
@@ -87,6 +89,7 @@ class Topics:
             TopicSpec(self.ref_profiles, n, compact),
             TopicSpec(self.ref_tags, n, compact),
             TopicSpec(self.profiles_changelog, n, compact),
+            TopicSpec(self.soft_bounces_changelog, n, compact),
             # Loops are few; one partition keeps the registry's read-your-writes simple.
             TopicSpec(self.loops, 1, compact),
             TopicSpec(self.invalid, n, {**delete, "retention.ms": str(14 * DAY_MS)}),
