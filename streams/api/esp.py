@@ -57,11 +57,18 @@ def headers_for(config: EspConfig, ref: ProfileRef) -> dict[str, str]:
                            feedback_sender=config.feedback_id_sender)
 
 
-def esp_routes(esp: EspApi) -> web.RouteTableDef:
+def esp_routes(given: EspApi | None) -> web.RouteTableDef:
+    """The routes; without ``given`` (an API process that is no worker) each answers 503."""
     routes = web.RouteTableDef()
+
+    def available() -> EspApi:
+        if given is None:
+            raise web.HTTPServiceUnavailable(reason="ESP routes are not served here")
+        return given
 
     @routes.post("/unsubscribe/{ref}")
     async def one_click(request: web.Request) -> web.Response:
+        esp = available()
         form: dict[str, str] = {}
         if request.can_read_body and request.content_length is not None and (
                 request.content_length <= 4096):
@@ -78,6 +85,7 @@ def esp_routes(esp: EspApi) -> web.RouteTableDef:
 
     @routes.get("/esp/unmapped")
     async def unmapped(request: web.Request) -> web.Response:
+        esp = available()
         unknown = sorted(set(request.query) - {"type", "limit"})
         if unknown:
             raise InputError(unknown[0], "unknown query parameter (allowed: type, limit)")
@@ -93,6 +101,7 @@ def esp_routes(esp: EspApi) -> web.RouteTableDef:
 
     @routes.post("/esp/headers")
     async def headers(request: web.Request) -> web.Response:
+        esp = available()
         try:
             body = await request.json()
         except ValueError as exc:

@@ -161,6 +161,5 @@ def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callab
     app.middlewares.append(bearer_auth(tokens))
     app.middlewares.append(errors)
     app.add_routes(routes)
-    if esp is not None:
-        app.add_routes(esp_routes(esp))
+    app.add_routes(esp_routes(esp))
     return app
