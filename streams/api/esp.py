@@ -45,7 +45,8 @@ def parse_headers_request(body: Any) -> ProfileRef:
             raise InputError(name, "must be a string of 1..255 characters")
     if not body.get("database"):
         raise InputError("database", "is required")
-    return ProfileRef(**{name: body.get(name) for name in _REF_FIELDS})
+    return ProfileRef(body["database"], profile=body.get("profile"), mailing=body.get("mailing"),
+                      collection=body.get("collection"), subprofile=body.get("subprofile"))
 
 
 def headers_for(config: EspConfig, ref: ProfileRef) -> dict[str, str]:

@@ -56,7 +56,9 @@ def park(topic: str, key: bytes | None, value: bytes | None, kind: str,
 
 def describe(msg: Message) -> dict[str, Any]:
     """One parked record as the API and the CLI show it."""
-    headers = {k: v or b"" for k, v in (msg.headers() or [])}
+    headers: dict[str, bytes] = {}
+    for name, raw in list(msg.headers() or []):
+        headers[name] = raw if isinstance(raw, bytes) else (raw or "").encode()
     text = {k: v.decode("utf-8", "replace") for k, v in headers.items()}
     try:
         parsed = orjson.loads(headers.get(PARSED_HEADER, b"{}"))
