@@ -29,24 +29,31 @@ REF_SECRET = "esp-ref-secret-for-tests-0123456789"
 TOKEN = "esp-test-token-0123456789abcdef"
 
 
-def test_reports_become_enriched_calls_and_profile_actions(
-        project_factory: Callable[..., Project], receiver: Receiver, tmp_path: Path) -> None:
-    world = DemoWorld(profiles=3, seed=5)
-    complainer, bouncer = world.profiles[0], world.profiles[1]
-    database = complainer["database"]
+def started(project_factory: Callable[..., Project], receiver: Receiver, database: str,
+            profiles: Any, events: list[str]) -> tuple[Project, Any, Api]:
+    """A worker and a sender for ``database`` (unsubscribe behaviour: update newsletter=no),
+    the ``profiles`` in the table, one trusted loop for ``events`` at ``receiver``'s /esp."""
     project = project_factory(
         api={"port": 0, "tokens": [TOKEN]},
         esp={"ref_secret": REF_SECRET,
              "databases": [{"database": database, "on_complaint": "update",
                             "fields": {"newsletter": "no"}}]},
-        loops=[{"id": "esp", "url": receiver.url("/esp"), "trusted": True,
-                "events": ["complaint", "bounce", "unsubscribe"]}])
-    for profile in (complainer, bouncer):
+        loops=[{"id": "esp", "url": receiver.url("/esp"), "trusted": True, "events": events}])
+    for profile in profiles:
         project.produce(project.topics.ref_profiles, profile["id"], profile)
     project.flush()
     worker = project.start("worker", "-l", "info")
     project.start("sender", name="sender")
-    api = Api.of(worker, TOKEN)
+    return project, worker, Api.of(worker, TOKEN)
+
+
+def test_reports_become_enriched_calls_and_profile_actions(
+        project_factory: Callable[..., Project], receiver: Receiver, tmp_path: Path) -> None:
+    world = DemoWorld(profiles=3, seed=5)
+    complainer, bouncer = world.profiles[0], world.profiles[1]
+    database = complainer["database"]
+    project, worker, api = started(project_factory, receiver, database, (complainer, bouncer),
+                                   ["complaint", "bounce", "unsubscribe"])
     secret = REF_SECRET.encode()
 
     def ref(profile: dict[str, Any]) -> str:
@@ -107,19 +114,8 @@ def test_one_click_unsubscribe_end_to_end_and_auth_failure_never_unsubscribes(
     world = DemoWorld(profiles=3, seed=11)
     clicker, spoofed, marker = world.profiles
     database = clicker["database"]
-    project = project_factory(
-        api={"port": 0, "tokens": [TOKEN]},
-        esp={"ref_secret": REF_SECRET,
-             "databases": [{"database": database, "on_complaint": "update",
-                            "fields": {"newsletter": "no"}}]},
-        loops=[{"id": "esp", "url": receiver.url("/esp"), "trusted": True,
-                "events": ["complaint", "unsubscribe"]}])
-    for profile in world.profiles:
-        project.produce(project.topics.ref_profiles, profile["id"], profile)
-    project.flush()
-    worker = project.start("worker", "-l", "info")
-    project.start("sender", name="sender")
-    api = Api.of(worker, TOKEN)
+    project, worker, api = started(project_factory, receiver, database, world.profiles,
+                                   ["complaint", "unsubscribe"])
     secret = REF_SECRET.encode()
     ref = ProfileRef(database=database, profile=clicker["id"], mailing="m-2")
     value = make_unsubscribe_ref(secret, ref)
