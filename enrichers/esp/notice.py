@@ -21,7 +21,7 @@ from email.message import Message
 from html.parser import HTMLParser
 from typing import Final
 
-from .mime import Fields, _children, _first, _first_address
+from .mime import Fields, _children, _first, _first_address, _flatten
 
 __all__ = ["notice_text", "daemon_sender", "bounce_subject", "delay_notice", "auto_reply",
            "ORIGINAL_MARKERS"]
@@ -72,6 +72,11 @@ _ATTACHED: Final = frozenset({"message/rfc822", "message/global", "text/rfc822-h
                               "message/rfc822-headers", "message/global-headers",
                               "message/delivery-status", "message/global-delivery-status",
                               "message/feedback-report"})
+
+
+# a report sent as the whole message, not inside a multipart/report: its fields are the text
+_REPORT_BODIES: Final = frozenset({"message/delivery-status", "message/feedback-report",
+                                   "message/global-delivery-status"})
 
 
 def daemon_sender(headers: Fields) -> bool:
@@ -126,7 +131,7 @@ def notice_text(message: Message) -> tuple[str, str]:
 def _collect(entity: Message, plain: list[str], html: list[str], depth: int) -> None:
     """The text/plain and text/html bodies of ``entity`` outside returned messages."""
     ctype = entity.get_content_type()
-    if depth > 8 or ctype in _ATTACHED:
+    if depth > 8 or ctype in _ATTACHED and not (depth == 0 and ctype in _REPORT_BODIES):
         return
     if entity.get_content_maintype() == "multipart":
         for child in _children(entity):
@@ -134,10 +139,21 @@ def _collect(entity: Message, plain: list[str], html: list[str], depth: int) -> 
         if not _children(entity):  # a multipart without usable boundaries: read it as text
             plain.append(_decoded(entity))
         return
-    if ctype == "text/html":
+    if ctype in _REPORT_BODIES:
+        plain.append(_report_body(entity))
+    elif ctype == "text/html":
         html.append(_decoded(entity))
     elif ctype == "text/plain" or entity.get_content_maintype() != "text" and depth == 0:
         plain.append(_decoded(entity))
+
+
+def _report_body(part: Message) -> str:
+    """A report part's body as text (the parser splits delivery-status bodies into blocks)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return "\n".join(_flatten(item).decode("utf-8", "replace")
+                         for item in payload if isinstance(item, Message))
+    return _decoded(part)
 
 
 def _decoded(part: Message) -> str:

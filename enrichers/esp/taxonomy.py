@@ -70,7 +70,7 @@ _STATUSES: Final[Mapping[str, str]] = {
     "5.7.22": "auth-failure", "5.7.23": "auth-failure", "5.7.24": "auth-failure",
     "5.7.25": "auth-failure", "5.7.26": "auth-failure", "5.7.27": "auth-failure",
     "4.7.26": "auth-failure", "4.7.28": "rate-limited", "5.7.28": "rate-limited",
-    "4.4.1": "network-error", "4.4.2": "network-error", "5.4.1": "network-error",
+    "4.4.1": "network-error", "4.4.2": "network-error",
     "4.4.6": "system-error", "5.4.6": "system-error", "4.3.1": "system-error",
     "4.3.2": "system-error", "5.3.2": "system-error",
     # Office 365: the group or mailbox only takes mail from authenticated or listed senders
@@ -104,6 +104,8 @@ _PATTERNS: Final[Sequence[tuple[str, str]]] = (
     ("suspended", r"(account|mail ?box|user|address)\W.{0,30}\b(disabled|suspended|inactive|"
                   r"deactivated|de-activated|locked|closed|terminated|frozen)|"
                   r"\b(disabled|suspended|inactive|deactivated|closed) (account|mail ?box|user)"),
+    ("network-error", r"not found, try again|temporary failure in name resolution|"
+                      r"dns (lookup |query )?(timed out|timeout|servfail|temporary)"),
     ("host-unknown", r"host or domain name not found|(host|domain)( name)? not found|"
                      r"(domain|host)\W.{0,30}(does not exist|doesn't exist|unknown|not exist)|"
                      r"unknown (host|domain)|name service error|no (mx|mail exchanger)|"
@@ -115,16 +117,16 @@ _PATTERNS: Final[Sequence[tuple[str, str]]] = (
                      r"(user|recipient|mail ?box|address|account|e-?mail)\W.{0,40}"
                      r"(does not|doesn't|did not|do not) exist|not exist|nonexist|non-exist|"
                      r"invalid (recipient|mail ?box|address|user|account|e-?mail)|"
+                     r"invalid .{0,20}user ?id|"
                      r"recipient (not found|unknown|invalid)|"
                      r"(user|mail ?box|recipient|address|account) (was )?not found|"
-                     r"couldn'?t be found|could not be found|unable to find|no mail ?box|"
-                     r"recipientnotfound|bad destination mail ?box|not (a )?valid "
-                     r"(recipient|mail ?box|user|address)|undeliverable address|"
-                     r"address unknown|not our customer|user (is )?not (listed|local|here)|"
-                     r"no longer (valid|available|exists|in use)|no account|"
+                     r"no mail ?box|recipientnotfound|recipnotfound|bad destination mail ?box|"
+                     r"undeliverable address|address unknown|not our customer|"
+                     r"user (is )?not (listed|local|here)|no account|"
                      r"(user|recipient|mail ?box) (is )?unknown|"
-                     r"doesn't have an? .{0,30}account|mailbox unavailable|"
-                     r"not listed in .{0,30}(directory|address)"),
+                     r"doesn't have an? .{0,30}account|not listed in .{0,30}(directory|address)|"
+                     # Office 365 directory-based edge blocking: the recipient does not exist
+                     r"recipient address rejected: access denied"),
     ("blocked-by-reputation", r"blocked using|black ?list|block ?list|\blisted\b|"
                               r"spamhaus|spamcop|barracuda|sorbs|uceprotect|\brbl\b|dnsbl|"
                               r"reputation|banned sending ip|s3150|s3140|"
@@ -156,6 +158,9 @@ _PATTERNS: Final[Sequence[tuple[str, str]]] = (
     ("spam-blocked", r"policy|blocked|access denied|"
                      r"relay(ing)? (access )?(denied|not permitted)|administrative prohibition|"
                      r"\bdenied\b|refused|rejected for"),
+    ("user-unknown", r"mail ?box (is )?unavailable|couldn'?t be found|could not be found|"
+                     r"unable to find|not (a )?valid (recipient|mail ?box|user|address)|"
+                     r"no longer (valid|available|exists|in use)"),
     ("system-error", r"mail (routing )?loop|loop detected|too many hops|hop count|"
                      r"local (error|configuration)|internal (server )?error|"
                      r"system (error|problem|not accepting|busy)|"

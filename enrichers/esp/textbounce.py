@@ -35,7 +35,8 @@ _SYSTEM_LOCAL: Final = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|maild
 _FAILURE_WORDS: Final = re.compile(
     r"\b(fail\w*|undeliver\w*|not (be )?delivered|unknown|rejected|not exist|no such|"
     r"invalid|could not|couldn't|unable|permanent|full|quota|refused|blocked|denied|"
-    r"bounced|not found)\b", re.IGNORECASE)
+    r"bounced|not found|did not receive|not (be )?reached)\b", re.IGNORECASE)
+_FOLLOWING: Final = re.compile(r"\bfollowing (recipients?|address(es)?)\b", re.IGNORECASE)
 _REMOTE_HOST: Final = re.compile(r"\bhost\s+([A-Za-z0-9.-]+\.[A-Za-z]{2,})\.?\s*\[|"
                                  r"\b([A-Za-z0-9.-]+\.[A-Za-z]{2,})\s*\[[0-9a-fA-F.:]+\]")
 _REPORTING: Final = re.compile(r"(?:mail system at host|qmail-send program at|"
@@ -116,10 +117,12 @@ def _generic(headers: Fields, notice: str, excluded: set[str]) -> list[Found]:
     paragraphs = re.split(r"\n[ \t]*\n", notice)
     for i, paragraph in enumerate(paragraphs):
         listed = _address_list(paragraph)
-        if listed and i and _FAILURE_WORDS.search(paragraphs[i - 1]) and (
-                paragraphs[i - 1].rstrip().endswith(":")):
-            # "was not delivered to:" / the addresses / "because:" / the reason
-            following = "\n".join(paragraphs[i + 1:i + 4])
+        before = paragraphs[i - 1] if i else ""
+        if listed and _FAILURE_WORDS.search(before) and (
+                before.rstrip().endswith(":") or _FOLLOWING.search(before)):
+            # "was not delivered to:" or "... the following recipients, due to ..." / the
+            # addresses / "because:" / the reason
+            following = "\n".join([before, *paragraphs[i + 1:i + 4]])
             found += [Found(address, following) for address in listed
                       if address.lower() not in excluded and not _system(address)]
             continue

@@ -148,8 +148,10 @@ def _sendmail_blocks(text: str) -> list[Found]:
 # --- Exchange, Office 365, Outlook.com ------------------------------------------------------
 
 _EXCHANGE_LISTS: Final = _re(
-    r"(Delivery has (failed|been delayed) to these recipients or groups:|"
+    r"(Delivery has (failed|been delayed) to these recipients or (groups|distribution lists):|"
     r"The following recipient\(s\) (cannot|could not) be reached:|"
+    r"Delivery to the following recipients? (failed|has been delayed)\.?\s*$|"
+    r"The following recipients did not receive this message:|"
     r"(could not|couldn't) be delivered to the following recipients?:|"
     r"Diagnostic information for administrators:)")
 _EXCHANGE_LINE: Final = re.compile(
@@ -245,11 +247,13 @@ FORMATS: Final[tuple[TextFormat, ...]] = (
                _re(r"Transcript of session follows|The original message was received at"),
                _sendmail_blocks),
     TextFormat("exchange", _re(r"Delivery has (failed|been delayed) to these recipients or "
-                               r"groups|The following recipient\(s\) (cannot|could not) be "
+                               r"(groups|distribution lists)|The following recipient\(s\) (cannot|could not) be "
                                r"reached|Your message did not reach some or all of the intended "
                                r"recipients|Diagnostic information for administrators"),
                _re(r"Your message to .{1,120} (couldn't|could not) be delivered|"
-                   r"Remote Server returned|could not be delivered to the following"),
+                   r"Remote Server returned|could not be delivered to the following|"
+                   r"Delivery to the following recipients? failed\.?\s*$|"
+                   r"The following recipients did not receive this message"),
                _exchange_blocks),
     TextFormat("gmail", _re(r"Delivery to the following recipients? (failed permanently|has "
                             r"been delayed)|Technical details of (permanent|temporary) failure|"
