@@ -302,3 +302,10 @@ def test_every_corpus_report_becomes_events_or_a_parked_record_never_lost() -> N
                                     topics.esp_unmapped, topics.invalid}, path
             if record.topic in topics.raw.values():
                 parse_raw_event(record.value or b"")
+
+
+def test_an_auto_reply_is_invalid_with_the_reason_never_a_bounce() -> None:
+    esp, topics = corpus_reports(on_hard_bounce="remove")
+    [record] = handle(esp, corpus("negative/out-of-office-exchange.eml"))
+    assert record.topic == topics.invalid
+    assert b"auto-reply" in dict(record.headers or [])["fl-reason"]
