@@ -41,3 +41,22 @@ def test_each_message_reads_as_labelled(name: str) -> None:
     figures = Figures()
     _score(figures, name, labels()[name], report)
     assert figures.misses == []
+
+
+def test_damaged_corpus_messages_raise_nothing_but_esp_report_error() -> None:
+    """Every corpus message truncated and byte-flipped at random (seeded): a ParsedReport or
+    an EspReportError, never another exception."""
+    import random
+
+    rng = random.Random(3464)
+    for name in NAMES:
+        data = (CORPUS / name).read_bytes()
+        for _ in range(8):
+            damaged = bytearray(data[:rng.randrange(len(data) + 1)])
+            for _ in range(rng.randrange(10)):
+                if damaged:
+                    damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            try:
+                assert isinstance(parse_report(bytes(damaged)), ParsedReport)
+            except EspReportError:
+                pass
