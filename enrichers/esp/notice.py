@@ -58,15 +58,15 @@ _AUTO_SUBJECT: Final = re.compile(  # at the start: the original's subject follo
     r"we (have )?received your|(please )?(confirm|verify)|verification|challenge|"
     r"approval (needed|required)|\[?ticket)", re.IGNORECASE)
 ORIGINAL_MARKERS: Final = re.compile(
-    r"^[ \t>]*(-{2,}\s*Below this line is a copy of the message|"
-    r"-{2,}\s*This is a copy of the message|"
-    r"-{2,}\s*(The )?(Original|Returned|Undelivered|Forwarded) message|"
-    r"-{2,}\s*Original message (follows|headers)|Original message headers:|"
-    r"-{2,}\s*Message header follows|-{2,}\s*Unsent Message below|"
-    r"-{2,}\s*The header of the original message is following|"
-    r"-{2,}\s*Returned mail follows|-{2,}\s*Headers of (the )?original message|"
-    r"\s*-{3,}\s*Original\s+Message\s*-{3,}|Original Message Headers\s*$|"
-    r"-{2,}\s*Message(s)? that (could not|couldn't) be delivered)",
+    r"^[ \t>]*(-{2,}[ \t]*Below this line is a copy of the message|"
+    r"-{2,}[ \t]*This is a copy of the message|"
+    r"-{2,}[ \t]*(The )?(Original|Returned|Undelivered|Forwarded) message|"
+    r"-{2,}[ \t]*Original message (follows|headers)|Original message headers:|"
+    r"-{2,}[ \t]*Message header follows|-{2,}[ \t]*Unsent Message below|"
+    r"-{2,}[ \t]*The header of the original message is following|"
+    r"-{2,}[ \t]*Returned mail follows|-{2,}[ \t]*Headers of (the )?original message|"
+    r"-{3,}[ \t]*Original[ \t]+Message[ \t]*-{3,}|Original Message Headers[ \t]*$|"
+    r"-{2,}[ \t]*Message(s)? that (could not|couldn't) be delivered)",
     re.IGNORECASE | re.MULTILINE)
 _ATTACHED: Final = frozenset({"message/rfc822", "message/global", "text/rfc822-headers",
                               "message/rfc822-headers", "message/global-headers",

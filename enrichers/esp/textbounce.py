@@ -43,6 +43,7 @@ _REPORTING: Final = re.compile(r"(?:mail system at host|qmail-send program at|"
                                r"Generating server:|messages from|at host)\s+([A-Za-z0-9.-]+"
                                r"\.[A-Za-z]{2,})", re.IGNORECASE)
 _CONTEXT_LIMIT: Final = 4000
+_NOTICE_LIMIT: Final = 100_000
 
 
 def text_bounces(top: Message, headers: Fields, original: Original, rules: BounceRules,
@@ -50,6 +51,7 @@ def text_bounces(top: Message, headers: Fields, original: Original, rules: Bounc
     """The bounces of a plain-text notice and the format's name, ``None`` when ``top`` is
     not one (see the module docstring)."""
     notice, _rest = notice_text(top)
+    notice = notice[:_NOTICE_LIMIT]  # a notice is short; the rest would only cost time
     weak_allowed = (daemon_sender(headers) or bounce_subject(headers)
                     or "x-failed-recipients" in headers) and not auto_reply(headers)
     excluded = _excluded(headers)
