@@ -105,6 +105,11 @@ def test_reports_become_enriched_calls_and_profile_actions(
     assert parked.value() is not None and b"X-FL-Ref" in parked.value()
     listed = api.call("GET", "/esp/unmapped?type=complaint").body["unmapped"]
     assert [f["recipient"] for f in listed[0]["parsed"]["findings"]] == [bouncer["email"]]
+    cli = subprocess.run(
+        [sys.executable, "-m", "streams", "--config", str(project.config_path), "esp", "unmapped",
+         "--type", "complaint"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert orjson.loads(cli.stdout)["unmapped"][0]["parsed"] == listed[0]["parsed"]
     assert len(receiver.calls_to("/esp")) == 3, "the forged complaint reached no loop"
     assert "Traceback" not in worker.log()
 
