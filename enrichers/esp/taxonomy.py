@@ -8,7 +8,7 @@ reason                        class  meaning
 ``user-unknown``              hard   the mailbox does not exist (5.1.1, "no such user")
 ``host-unknown``              hard   the domain does not exist or takes no mail (5.1.2)
 ``has-moved``                 hard   the mailbox moved, no forwarding address (5.1.6, 551)
-``suspended``                 hard   the account is disabled, suspended or closed (5.2.1)
+``suspended``                 soft   the account is disabled or suspended (5.2.1): it exists
 ``mailbox-full``              soft   over quota (5.2.2, 4.2.2, 552)
 ``message-too-big``           soft   over the receiver's size limit (5.3.4, 5.2.3)
 ``filtered``                  soft   refused by the recipient's own filter or settings
@@ -51,7 +51,7 @@ __all__ = ["BounceClass", "REASONS", "BounceRules", "DEFAULT_RULES"]
 BounceClass = Literal["hard", "soft", "unknown"]
 
 REASONS: Final[Mapping[str, BounceClass]] = {
-    "user-unknown": "hard", "host-unknown": "hard", "has-moved": "hard", "suspended": "hard",
+    "user-unknown": "hard", "host-unknown": "hard", "has-moved": "hard", "suspended": "soft",
     "mailbox-full": "soft", "message-too-big": "soft", "filtered": "soft",
     "spam-blocked": "soft", "blocked-by-reputation": "soft", "rate-limited": "soft",
     "expired": "soft", "auth-failure": "soft", "content-rejected": "soft", "on-hold": "soft",

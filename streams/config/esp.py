@@ -81,7 +81,7 @@ class BounceRulesDecl:
     """Operator overrides of the bounce rule table (``enrichers.esp.taxonomy``): ``statuses``
     (``"5.7.1": blocked-by-reputation``) and ``codes`` (``"552": mailbox-full``) replace the
     defaults', ``patterns`` are tried before the defaults', ``classes`` change a reason's class
-    (``suspended: soft``)."""
+    (``suspended: hard``)."""
 
     statuses: dict[str, str] = field(default_factory=dict)
     patterns: tuple[BouncePattern, ...] = ()

@@ -25,8 +25,8 @@ def reason_and_class(diagnostic: str, status: str | None = None,
     ("Host or domain name not found. Name service error for name=x.example", "host-unknown", "hard"),
     ("550 5.1.2 Host unknown", "host-unknown", "hard"),
     ("551 5.1.6 User has moved; no forwarding address", "has-moved", "hard"),
-    ("550 5.2.1 The email account that you tried to reach is disabled", "suspended", "hard"),
-    ("554 This account has been suspended", "suspended", "hard"),
+    ("550 5.2.1 The email account that you tried to reach is disabled", "suspended", "soft"),
+    ("554 This account has been suspended", "suspended", "soft"),
     ("552 5.2.2 Mailbox full", "mailbox-full", "soft"),
     ("452 user is over quota", "mailbox-full", "soft"),
     ("552 5.3.4 Message size exceeds fixed maximum message size", "message-too-big", "soft"),
@@ -102,12 +102,12 @@ def test_status_subject_and_reply_code_are_the_last_resort() -> None:
 def test_overrides_come_first_and_change_classes() -> None:
     rules = R.with_overrides(statuses={"5.7.1": "blocked-by-reputation"},
                              patterns=[("user-unknown", r"no such luser")],
-                             codes={550: "user-unknown"}, classes={"suspended": "soft"})
+                             codes={550: "user-unknown"}, classes={"suspended": "hard"})
     assert rules.reason("5.7.1", 550, "spam") == "blocked-by-reputation"
     assert rules.reason("5.0.0", None, "550 mailbox full, no such luser") == "user-unknown"
     assert rules.reason(None, 550, "") == "user-unknown"
-    assert rules.bounce_class("suspended", "5.2.1", 550, False) == "soft"
-    assert R.bounce_class("suspended", "5.2.1", 550, False) == "hard", "defaults unchanged"
+    assert rules.bounce_class("suspended", "5.2.1", 550, False) == "hard"
+    assert R.bounce_class("suspended", "5.2.1", 550, False) == "soft", "defaults unchanged"
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

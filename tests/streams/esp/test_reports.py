@@ -263,9 +263,9 @@ def test_delayed_recipients_are_bounce_events() -> None:
 
 
 def test_bounce_rules_from_the_configuration() -> None:
-    esp, topics = corpus_reports(bounce_rules={"statuses": {"5.2.2": "suspended"}})
+    esp, topics = corpus_reports(bounce_rules={"statuses": {"5.2.2": "has-moved"}})
     [event] = events(handle(esp, corpus("yahoo/remote-mailbox-full.eml")), topics.raw["bounce"])
-    assert (event["reason"], event["bounce_class"]) == ("suspended", "hard")
+    assert (event["reason"], event["bounce_class"]) == ("has-moved", "hard")
 
 
 def test_bounces_map_by_recipient_only_when_allowed_complaints_never() -> None:
