@@ -7,6 +7,7 @@ written from each format's documentation and observed structure (see ``esp_corpu
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,20 @@ class Figures:
                 f"refs mapped {self.refs_mapped}/{self.refs_expected}, "
                 f"negatives {self.negatives} with {self.false_bounces} bounces and "
                 f"{self.false_complaints} complaints, exceptions {len(self.exceptions)}")
+
+
+def parses_or_refuses(sample: bytes, rng: random.Random, variants: int, flips: int) -> None:
+    """``variants`` copies of ``sample``, each truncated at random with up to ``flips`` bytes
+    changed, parse to a ``ParsedReport`` or raise ``EspReportError`` (nothing else)."""
+    for _ in range(variants):
+        damaged = bytearray(sample[:rng.randrange(len(sample) + 1)])
+        for _ in range(rng.randrange(flips)):
+            if damaged:
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        try:
+            assert isinstance(parse_report(bytes(damaged)), ParsedReport)
+        except EspReportError:
+            pass
 
 
 def labels() -> dict[str, dict[str, Any]]:
