@@ -6,8 +6,10 @@ validated documents (``schemas``); nothing here mutates its arguments.
 from .enrich import EVENT_FIELDS, copernica_time, enrich
 from .errors import EnrichersError, UnsupportedEvent
 from . import esp
-from .esp import (REF_HEADER, Bounce, Complaint, EspReportError, ParsedReport, ProfileRef,
-                  make_ref, parse_report, read_ref)
+from .esp import (DEFAULT_RULES, REASONS, REF_HEADER, Bounce, BounceRules, Complaint,
+                  EspReportError, ParsedReport, ProfileRef, feedback_id, make_ref,
+                  make_unsubscribe_ref, message_headers, parse_report, read_ref,
+                  read_unsubscribe_ref, resolve_ref)
 from .fields import select_fields
 from .profiles import PROFILE_EDIT_TYPES, apply_edit
 from .routing import DELIVERY_NAMESPACE, LoopIndex, delivery_id, route

@@ -43,16 +43,24 @@ EVENT_FIELDS: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
              ("headers", "headers")),
     "click": (("ip", "ip"), ("url", "original"), ("link", "link"), ("useragent", "useragent"),
               ("referer", "referer"), ("headers", "headers")),
-    "bounce": (("envelope", "envelope"), ("mime", "mime")),
+    "bounce": (("envelope", "envelope"), ("mime", "mime"), ("action", "action"),
+               ("status", "status"), ("code", "code"), ("diagnostic", "diagnostic"),
+               ("bounce_class", "bounce_class"), ("reason", "reason"),
+               ("remote_mta", "remote_mta"), ("reporting_mta", "reporting_mta"),
+               ("format", "format"), ("mapped_by", "mapped_by")),
     "failure": (("action", "action"), ("state", "state"), ("code", "code"),
                 ("extended", "extended"), ("description", "description")),
     "delivery": (("code", "code"), ("extended", "extended"), ("description", "description")),
     "create": (("parameters", "parameters"),),
     "update": (("parameters", "parameters"),),
     "delete": (),
-    "unsubscribe": (),
-    "complaint": (("feedback_type", "feedback_type"), ("reporter", "reporter"),
-                  ("source_ip", "source_ip")),
+    "unsubscribe": (("source", "source"),),
+    "complaint": tuple((name, name) for name in (
+        "feedback_type", "reporter", "source_ip", "recipient_source", "occurred_at_source",
+        "user_agent", "original_mail_from", "original_envelope_id", "reported_domain",
+        "reported_uri", "incidents", "auth_failure", "authentication_results",
+        "delivery_result", "dkim_domain", "dkim_identity", "dkim_selector",
+        "identity_alignment")),
 }
 """Per event type: (raw event key, payload key) copied from the raw event."""
 
@@ -99,7 +107,8 @@ def enrich(event: Mapping[str, Any], profile: Mapping[str, Any] | None,
     }
     for source, target in copied:
         value = event.get(source)
-        payload[target] = dict(value) if isinstance(value, dict) else value
+        payload[target] = (dict(value) if isinstance(value, dict)
+                           else list(value) if isinstance(value, list) else value)
     payload.update(
         created=about.created,
         modified=about.modified,

@@ -47,11 +47,18 @@ class PipelineMetrics:
         self.profile_writes = Counter("fl_profile_writes_total",
                                       "Profile table writes, per source", ["source"], registry=r)
         self.esp_events = Counter("fl_esp_events_total",
-                                  "Raw events made from ESP reports (ARF, DSN), per type",
-                                  ["event_type"], registry=r)
+                                  "Raw events made from ESP reports and one-click "
+                                  "unsubscribes, per type", ["event_type"], registry=r)
+        self.esp_unmapped = Counter("fl_esp_unmapped_total",
+                                    "ESP findings parked on fl.esp.unmapped (no profile), "
+                                    "per finding type", ["finding_type"], registry=r)
         self.profile_actions = Counter("fl_profile_actions_total",
-                                       "Profile actions written for spam complaints, per action",
+                                       "Profile actions written (complaints, opt-outs, "
+                                       "one-click unsubscribes, hard bounces), per action",
                                        ["action"], registry=r)
+        self.unsubscribe_requests = Counter(
+            "fl_unsubscribe_requests_total", "One-click unsubscribe requests, per outcome "
+            "(unsubscribed, repeated, refused, rate-limited, failed)", ["outcome"], registry=r)
         # -- delivery ------------------------------------------------------------------
         self.deliveries = Counter("fl_deliveries_total",
                                   "Delivery attempts per loop and outcome "

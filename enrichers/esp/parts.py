@@ -10,6 +10,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Final, Literal
 
+from .fieldblocks import looks_like_arf, looks_like_dsn
 from .mime import (_ENCODED, Fields, _children, _fields, _parse, _transfer_decoded,
                    _transfer_encoding)
 
@@ -70,7 +71,34 @@ def _scan(entity: Message, carrier: Message, depth: int) -> list[_Found]:
         kind = _REPORT_TYPES.get(child.get_content_type())
         if kind is not None:
             return [_Report(kind, carrier, child, _original(children))]
+    if entity.get_content_type() == "multipart/report":
+        mislabelled = _text_report(entity, children)
+        if mislabelled is not None:
+            return [_Report(mislabelled[0], carrier, mislabelled[1], _original(children))]
     return [item for child in children for item in _scan(child, carrier, depth + 1)]
+
+
+def _text_report(report: Message, children: Sequence[Message]) -> tuple[Literal["arf", "dsn"],
+                                                                       Message] | None:
+    """A report part sent as ``text/plain`` (an old ARF draft's opt-out report, a gateway
+    that relabelled the delivery-status): a text part after the first whose fields are a
+    feedback report or a delivery status; ``report-type`` says which to look for first."""
+    wanted = (report.get_param("report-type") or "")
+    order: tuple[Literal["arf", "dsn"], ...] = (
+        ("dsn", "arf") if "delivery" in str(wanted).lower() else ("arf", "dsn"))
+    for child in children[1:]:
+        if child.get_content_maintype() != "text" or child.get_content_type() == "text/html":
+            continue
+        text = report_text(child)
+        for kind in order:
+            if (looks_like_arf if kind == "arf" else looks_like_dsn)(text):
+                return kind, child
+    return None
+
+
+def report_text(part: Message) -> str:
+    """A report part's body as text (transfer encoding undone, LF line ends)."""
+    return _transfer_decoded(part).decode("utf-8", "replace")
 
 
 def _original(siblings: Sequence[Message]) -> Fields | None:

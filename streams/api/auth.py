@@ -1,4 +1,5 @@
-"""Bearer-token authentication for every route except health, readiness and metrics."""
+"""Bearer-token authentication for every route except health, readiness, metrics and the
+one-click unsubscribe (whose signed reference is its credential)."""
 from __future__ import annotations
 
 import hmac
@@ -8,9 +9,11 @@ from aiohttp import web
 
 from streams.config.settings import Secret
 
-__all__ = ["PUBLIC_PATHS", "bearer_auth"]
+__all__ = ["PUBLIC_PATHS", "PUBLIC_PREFIXES", "bearer_auth"]
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+#: routes whose own credential is in the path: RFC 8058 one-click unsubscribe (signed ref)
+PUBLIC_PREFIXES = ("/unsubscribe/",)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -25,7 +28,7 @@ def bearer_auth(tokens: Iterable[Secret]) -> Callable[[web.Request, Handler], Aw
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS:
+        if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")

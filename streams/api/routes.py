@@ -10,6 +10,7 @@ from aiohttp import web
 from streams.esp.ingest import ReportRefused
 from streams.config.settings import Secret
 from streams.api.auth import bearer_auth
+from streams.api.esp import EspApi, esp_routes
 from streams.api.control import ControlPlane, NotFound, public_view
 from streams.api.inputs import (InputError, parse_create, parse_list_filter, parse_patch,
                                 parse_redrive, parse_replay, parse_rotate, parse_test)
@@ -68,7 +69,7 @@ EspIngest = Callable[[bytes], Awaitable[dict[str, Any]]]
 
 
 def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callable[[], bool],
-                esp_ingest: EspIngest | None = None) -> web.Application:
+                esp_ingest: EspIngest | None = None, esp: EspApi | None = None) -> web.Application:
     """The whole HTTP surface of a worker: health, metrics and the authenticated control API."""
     routes = web.RouteTableDef()
 
@@ -160,4 +161,5 @@ def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callab
     app.middlewares.append(bearer_auth(tokens))
     app.middlewares.append(errors)
     app.add_routes(routes)
+    app.add_routes(esp_routes(esp))
     return app

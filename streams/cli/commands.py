@@ -76,7 +76,7 @@ def register(cli: click.Group, config: Config) -> None:
 
     @click.group(name="esp")
     def esp_group() -> None:
-        """ESP feedback loops: spam complaint (ARF, JMRP) and bounce (DSN) reports."""
+        """ESP feedback loops: complaint and bounce reports, unmapped reports, mail headers."""
 
     @esp_group.command(name="load")
     @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
@@ -91,6 +91,42 @@ def register(cli: click.Group, config: Config) -> None:
             click.echo(f"  {error}", err=True)
         if report.refused:
             raise SystemExit(1)
+
+    @esp_group.command(name="unmapped")
+    @click.option("--type", "finding_type", type=click.Choice(["bounce", "complaint"]),
+                  default=None, help="Only reports holding this kind of finding.")
+    @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+    def esp_unmapped(finding_type: str | None, limit: int) -> None:
+        """Reports whose findings could not be mapped to a profile (fl.esp.unmapped), newest
+        first, with the parsed result and the reason."""
+        from streams.esp.parked import recent
+
+        found = recent(config.kafka, Topics.for_config(config).esp_unmapped, finding_type,
+                       limit)
+        click.echo(json.dumps({"unmapped": found}, indent=2, ensure_ascii=False))
+
+    @esp_group.command(name="headers")
+    @click.argument("database")
+    @click.option("--profile", default=None)
+    @click.option("--mailing", default=None)
+    @click.option("--collection", default=None)
+    @click.option("--subprofile", default=None)
+    def esp_headers(database: str, profile: str | None, mailing: str | None,
+                    collection: str | None, subprofile: str | None) -> None:
+        """The headers to put into one outgoing message: X-FL-Ref, List-Unsubscribe (+ -Post,
+        RFC 8058) and Feedback-ID."""
+        from streams.api.esp import headers_for, parse_headers_request
+        from streams.api.inputs import InputError
+
+        body = {k: v for k, v in {"database": database, "profile": profile, "mailing": mailing,
+                                  "collection": collection, "subprofile": subprofile}.items()
+                if v is not None}
+        try:
+            headers = headers_for(config.esp, parse_headers_request(body))
+        except InputError as exc:
+            raise click.ClickException(f"{exc.field or 'esp'}: {exc.problem}") from None
+        for name, value in headers.items():
+            click.echo(f"{name}: {value}")
 
     @click.command(name="sender")
     def sender() -> None:

@@ -12,34 +12,14 @@ from typing import Any, Literal
 from schemas.errors import InvalidRecord
 from schemas.loop import DEFAULTS, Loop
 
+from streams.config.esp import EspConfig, EspDatabase
+from streams.config.secret import Secret
+
 __all__ = [
     "ApiConfig", "BatchDecl", "Config", "EspConfig", "EspDatabase", "KafkaConfig", "LoopDecl",
     "Secret", "SecurityConfig",
     "SenderConfig", "WorkerConfig",
 ]
-
-
-class Secret:
-    """A string that never prints: ``str()``/``repr()`` give ``'***'``; ``reveal()`` gives it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = lambda self: "***"  # noqa: E731
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)
@@ -198,74 +178,6 @@ class SecurityConfig:
                 ipaddress.ip_network(net, strict=False)
             except ValueError:
                 raise ValueError(f"allow_networks[{i}]: {net!r} is not a CIDR range") from None
-
-
-ComplaintBehaviour = Literal["nothing", "remove", "update"]
-
-
-def _check_behaviour(on_complaint: str, fields: dict[str, str]) -> None:
-    if on_complaint == "update" and not fields:
-        raise ValueError("fields: on_complaint: update needs the field values to set")
-    if on_complaint != "update" and fields:
-        raise ValueError(f"fields: only used with on_complaint: update, not {on_complaint}")
-
-
-@dataclass(frozen=True)
-class EspDatabase:
-    """A database's unsubscribe behaviour for spam complaints (Copernica's setting)."""
-
-    database: str
-    on_complaint: ComplaintBehaviour = "nothing"
-    #: with ``update``: the profile fields to set, e.g. ``{newsletter: "no"}``
-    fields: dict[str, str] = field(default_factory=dict)
-
-    def check(self) -> None:
-        if not self.database:
-            raise ValueError("database: must not be empty")
-        _check_behaviour(self.on_complaint, self.fields)
-
-
-@dataclass(frozen=True)
-class EspConfig:
-    """ESP feedback loops: ARF complaints and DSN bounces from ``fl.esp.reports``.
-
-    Reports map to profiles through the ``X-FL-Ref`` header the platform puts into every
-    message it sends, signed with ``ref_secret`` (so a forged report cannot unsubscribe or
-    delete anyone). Without a secret, reports go to ``fl.invalid``.
-    """
-
-    ref_secret: Secret | None = None
-    #: secrets used before ``ref_secret``: references signed with them are still accepted
-    #: (complaints about mail sent before a change arrive for weeks)
-    previous_ref_secrets: tuple[Secret, ...] = ()
-    #: the behaviour of databases not listed in ``databases``
-    on_complaint: ComplaintBehaviour = "nothing"
-    fields: dict[str, str] = field(default_factory=dict)
-    databases: tuple[EspDatabase, ...] = ()
-    #: larger reports are refused (CLI/API) or sent to fl.invalid; at most Kafka's default
-    #: record size limit (1 MiB) minus headroom
-    max_report_bytes: int = 1_000_000
-
-    def check(self) -> None:
-        if self.ref_secret is not None and len(self.ref_secret.reveal()) < 16:
-            raise ValueError("ref_secret: needs at least 16 characters")
-        if self.previous_ref_secrets and self.ref_secret is None:
-            raise ValueError("previous_ref_secrets: set ref_secret too (the current secret)")
-        _check_behaviour(self.on_complaint, self.fields)
-        seen: set[str] = set()
-        for i, db in enumerate(self.databases):
-            if db.database in seen:
-                raise ValueError(f"databases[{i}].database: {db.database!r} is listed twice")
-            seen.add(db.database)
-        if not 1024 <= self.max_report_bytes <= 1_000_000:
-            raise ValueError(f"max_report_bytes: must be 1024..1000000, got "
-                             f"{self.max_report_bytes}")
-
-    def behaviour(self, database: str) -> tuple[ComplaintBehaviour, dict[str, str]]:
-        for db in self.databases:
-            if db.database == database:
-                return db.on_complaint, db.fields
-        return self.on_complaint, self.fields
 
 
 @dataclass(frozen=True)

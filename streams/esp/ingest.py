@@ -1,10 +1,11 @@
 """Putting ESP reports on ``fl.esp.reports``: from files, mbox, maildir (CLI) or one API call.
 
-A report is an RFC 822 message as received (an ARF complaint, a Microsoft JMRP report or a
-DSN bounce), keyed by its reporting domain (the ``From`` domain), unchanged: parsing happens
-in the worker, so a report that fails to parse still lands on ``fl.invalid`` with its bytes.
-Here only what would make the record useless is refused: an empty or oversized message, or
-one without a header block.
+A report is an RFC 822 message as received (a complaint, a bounce of any format) or a JSON
+notification (Amazon SES style), keyed by its reporting domain (the ``From`` domain; ``json``
+for a JSON document), unchanged: parsing happens in the worker, so a report that fails to
+parse still lands on ``fl.invalid`` with its bytes. Here only what would make the record
+useless is refused: an empty or oversized message, or one that is neither a header block nor a
+JSON object or array.
 """
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ _FIELD = re.compile(rb"[!-9;-~]+:")
 
 
 def reporting_domain(raw: bytes) -> str:
-    """The ``From`` domain of a report (lower case), ``unknown`` without one."""
+    """The ``From`` domain of a report (lower case), ``json`` for a JSON notification,
+    ``unknown`` without one."""
+    if _is_json(raw):
+        return "json"
     headers = BytesHeaderParser().parsebytes(raw[:65536])
     _name, address = parseaddr(str(headers.get("From", "")))
     domain = address.rpartition("@")[2].strip().lower()
@@ -47,9 +51,16 @@ def check_report(raw: bytes, max_bytes: int) -> str | None:
     if len(raw) > max_bytes:
         return f"the message has {len(raw)} bytes; at most {max_bytes} (esp.max_report_bytes)"
     first_line = raw.lstrip()[:2048].splitlines()[0]
-    if not _FIELD.match(first_line) and not first_line.startswith(b"From "):
-        return "the message does not start with a header block (e.g. 'From: ...')"
+    if not _FIELD.match(first_line) and not first_line.startswith(b"From ") and not (
+            _is_json(raw)):
+        return ("the message does not start with a header block (e.g. 'From: ...') and is "
+                "no JSON notification")
     return None
+
+
+def _is_json(raw: bytes) -> bool:
+    """Whether ``raw`` starts like a JSON object or array (a JSON notification)."""
+    return raw.lstrip()[:1] in (b"{", b"[")
 
 
 def read_messages(path: str | os.PathLike[str]) -> Iterator[tuple[str, bytes]]:

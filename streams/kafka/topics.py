@@ -49,6 +49,7 @@ class Topics:
         p = kafka.topic_prefix
         self.raw = {etype: p + name for etype, name in RAW_TOPICS.items()}
         self.esp_reports = p + "fl.esp.reports"
+        self.esp_unmapped = p + "fl.esp.unmapped"
         self.ref_profiles = p + "fl.ref.profiles"
         self.ref_tags = p + "fl.ref.tags"
         self.loops = p + "fl.loops"
@@ -61,6 +62,8 @@ class Topics:
         self.operations = p + "fl.operations"
         #: the profile table's changelog (Faust's naming, with our prefix).
         self.profiles_changelog = f"{p}{app_id}-profiles-changelog"
+        #: the soft-bounce counters' changelog (streams.esp.softbounces)
+        self.soft_bounces_changelog = f"{p}{app_id}-soft-bounces-changelog"
 
     @classmethod
     def for_config(cls, config: Config) -> "Topics":
@@ -82,9 +85,11 @@ class Topics:
                  for name in self.raw.values()]
         specs += [
             TopicSpec(self.esp_reports, n, {**delete, "retention.ms": raw_retention}),
+            TopicSpec(self.esp_unmapped, n, {**delete, "retention.ms": str(30 * DAY_MS)}),
             TopicSpec(self.ref_profiles, n, compact),
             TopicSpec(self.ref_tags, n, compact),
             TopicSpec(self.profiles_changelog, n, compact),
+            TopicSpec(self.soft_bounces_changelog, n, compact),
             # Loops are few; one partition keeps the registry's read-your-writes simple.
             TopicSpec(self.loops, 1, compact),
             TopicSpec(self.invalid, n, {**delete, "retention.ms": str(14 * DAY_MS)}),

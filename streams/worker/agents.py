@@ -1,6 +1,7 @@
 """The Faust agents: profile snapshots, the enrich agent over every raw topic, ESP reports.
 
-Both write the profile table from inside stream iteration (as Faust requires). Acks are
+Both write the profile table (the enrich agent also the soft-bounce counters,
+:mod:`streams.esp.softbounces`) from inside stream iteration (as Faust requires). Acks are
 manual: an event is acked only when every record it caused (deliveries, or its ``fl.invalid``
 record) is acknowledged by Kafka, and after every earlier event of its partition
 (:mod:`streams.worker.acks`), so Faust never commits past an event whose outcome is not durable.
@@ -41,6 +42,13 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
                  "write_buffer_size": 8 * 2**20, "max_write_buffer_number": 2},
         changelog_topic=app.topic(topics.profiles_changelog, partitions=config.kafka.partitions,
                                   key_serializer="raw", value_serializer="raw", compacting=True))
+    soft_bounces = app.Table(
+        "soft-bounces", partitions=config.kafka.partitions, key_type=bytes, value_type=bytes,
+        options={"block_cache_size": 8 * 2**20, "write_buffer_size": 2 * 2**20,
+                 "max_write_buffer_number": 2},
+        changelog_topic=app.topic(topics.soft_bounces_changelog,
+                                  partitions=config.kafka.partitions, key_serializer="raw",
+                                  value_serializer="raw", compacting=True))
     bootstrap = runtime.bootstrap
 
     async def consume(stream: faust.StreamT[bytes], snapshot_agent: bool = False,
@@ -53,7 +61,7 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
         async for event in stream.noack().events():
             m = event.message
             records = handle(m.topic, m.partition, m.offset, int(m.timestamp * 1000),
-                             m.key, m.value, profiles)
+                             m.key, m.value, profiles, soft_bounces)
             if snapshot_agent:
                 bootstrap.read(m.partition, m.offset)
             done = acks.track(m.tp, event.ack, len(records))

@@ -11,6 +11,8 @@ from senders.client import HttpClient
 from senders.ssrf import SsrfPolicy
 
 from streams.api.control import ControlPlane
+from streams.api.esp import EspApi
+from streams.esp.unsubscribe import OneClick
 from streams.api.routes import control_app
 from streams.api.server import HttpServer, serve_forever
 from streams.kafka.clients import faust_broker_settings
@@ -68,9 +70,11 @@ def build_app(config: Config) -> faust.App:
         client = HttpClient(SsrfPolicy(config.security.allow_networks))
         await client.start()
         control = ControlPlane(runtime.loop_store, client, config.kafka, topics)
+        esp = EspApi(config.esp, config.kafka, topics,
+                     OneClick(config.esp, topics, runtime.metrics, runtime.output))
         server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready,
                                         api_ingest(runtime.output, topics.esp_reports,
-                                                   config.esp.max_report_bytes)),
+                                                   config.esp.max_report_bytes), esp),
                             config.api.bind, config.api.port, "worker api")
 
         async def forever() -> None:

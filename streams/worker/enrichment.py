@@ -24,6 +24,7 @@ from enrichers.routing import LoopIndex, delivery_id, route
 from schemas.loop import Loop
 from schemas.validation import InvalidRecord, parse_profile, parse_raw_event
 
+from streams.esp.softbounces import SoftBounces
 from streams.metrics import PipelineMetrics
 from streams.kafka.records import OutRecord, delivery_key, encode, invalid_headers, new_delivery
 from streams.kafka.registry import CompactedView
@@ -40,8 +41,10 @@ class Enricher:
     """Turns raw records into delivery records; keeps the profile table current."""
 
     def __init__(self, topics: Topics, loops: CompactedView[Loop],
-                 tags: CompactedView[dict[str, Any]], metrics: PipelineMetrics) -> None:
+                 tags: CompactedView[dict[str, Any]], metrics: PipelineMetrics,
+                 soft_bounces: SoftBounces | None = None) -> None:
         self.topics = topics
+        self.soft_bounces = soft_bounces
         self.loops = loops
         self.tags = tags
         self.metrics = metrics
@@ -58,14 +61,16 @@ class Enricher:
 
     def handle(self, topic: str, partition: int, offset: int, timestamp_ms: int,
                key: bytes | None, value: bytes | None,
-               profiles: MutableMapping[bytes, bytes]) -> list[OutRecord]:
-        """Process one record; return what to produce. Never raises for bad input."""
+               profiles: MutableMapping[bytes, bytes],
+               soft_bounces: MutableMapping[bytes, bytes] | None = None) -> list[OutRecord]:
+        """Process one record; return what to produce. Never raises for bad input.
+        ``soft_bounces`` is the soft-bounce counter table (:mod:`streams.esp.softbounces`)."""
         self.metrics.events_in.labels(topic).inc()
         try:
             if topic == self.topics.ref_profiles:
                 self._apply_snapshot(key, value, profiles)
                 return []
-            return self._handle_event(topic, timestamp_ms, key, value, profiles)
+            return self._handle_event(topic, timestamp_ms, key, value, profiles, soft_bounces)
         except InvalidRecord as exc:
             return [self._invalid(topic, partition, offset, key, value, exc.reason, exc.field)]
         except Exception as exc:  # a bug must not stop the stream nor lose the event
@@ -92,7 +97,8 @@ class Enricher:
         self.metrics.profile_writes.labels("ref").inc()
 
     def _handle_event(self, topic: str, timestamp_ms: int, key: bytes | None,
-                      value: bytes | None, profiles: MutableMapping[bytes, bytes]) -> list[OutRecord]:
+                      value: bytes | None, profiles: MutableMapping[bytes, bytes],
+                      soft_bounces: MutableMapping[bytes, bytes] | None) -> list[OutRecord]:
         if value is None:
             raise InvalidRecord("record has no value", None)
         event = parse_raw_event(value)
@@ -123,15 +129,17 @@ class Enricher:
                 self.metrics.profile_writes.labels("edit").inc()
             elif profile is None:
                 self.metrics.profile_missing.labels(etype).inc()
+        out: list[OutRecord] = []
+        if etype == "bounce" and self.soft_bounces is not None and soft_bounces is not None:
+            out += self.soft_bounces.count(event, soft_bounces)
         mailing = event.get("mailing")
         mailing_tags = self.tags.get(mailing) if mailing else None
         payload = enrich(event, profile, mailing_tags)
         routes = route(event, payload, self.index())
         if not routes:
             self.metrics.unrouted.labels(etype).inc()
-            return []
+            return out
         self.metrics.routed.labels(etype).inc(len(routes))
-        out = []
         for loop, loop_payload in routes:
             delivery = new_delivery(delivery_id(event["id"], loop.id), loop.id, event,
                                     loop_payload, timestamp_ms)

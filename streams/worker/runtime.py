@@ -14,6 +14,7 @@ from streams.worker.bootstrap import ProfileBootstrap
 from streams.worker.declared import publish_declared
 from streams.worker.enrichment import Enricher
 from streams.esp.reports import EspReports
+from streams.esp.softbounces import SoftBounces
 from streams.kafka.loopstore import LoopStore, parse_loop
 from streams.metrics import PipelineMetrics
 from streams.kafka.output import Output
@@ -43,7 +44,8 @@ class WorkerRuntime:
         self.tags: CompactedView[dict[str, Any]] = CompactedView(config.kafka, topics.ref_tags,
                                                                  _parse_tags)
         self.loop_store = LoopStore(config.kafka, topics.loops, self.loops)
-        self.enricher = Enricher(topics, self.loops, self.tags, metrics)
+        self.enricher = Enricher(topics, self.loops, self.tags, metrics,
+                                 SoftBounces(config.esp, topics, metrics))
         self.esp = EspReports(config.esp, topics, metrics)
         self.bootstrap = ProfileBootstrap(config.kafka, topics.ref_profiles, topics.raw.values(),
                                           config.worker.app_id,

@@ -20,6 +20,7 @@ from tests.support.receiver import Receiver
 
 pytestmark = [pytest.mark.kafka]
 
+ESP_SECRET = "api-test-esp-secret-0123456789"
 TOKEN = "test-token-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
@@ -33,6 +34,7 @@ class Env:
     def call(self, method: str, path: str, body: Any = None, **kw: Any) -> Answer:
         answer = self.api.call(method, path, body, **kw)
         template = re.sub(r"^/loops/[^/]+", "/loops/{id}", path.split("?")[0])
+        template = re.sub(r"^/unsubscribe/.*", "/unsubscribe/{ref}", template)
         self.answers.append((method.lower(), template, answer))
         return answer
 
@@ -47,7 +49,9 @@ class Env:
 def env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     receiver, other = Receiver().start(), Receiver().start()
     project = Project(kafka_bootstrap, tmp_path_factory.mktemp("api"),
-                      {"api": {"port": 0, "tokens": [TOKEN]}})
+                      {"api": {"port": 0, "tokens": [TOKEN]},
+                       "esp": {"ref_secret": ESP_SECRET, "feedback_id_sender": "fltest",
+                               "unsubscribe": {"base_url": "https://fl.example.com/api"}}})
     project.create_topics()
     worker = project.start("worker", "-l", "info")
     project.start("sender", name="sender")
@@ -61,17 +65,19 @@ def env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def concrete(path: str) -> str:
-    return path.replace("{id}", "lp_doesnotmatter")
+    return path.replace("{id}", "lp_doesnotmatter").replace("{ref}", "u1.e30.AAAA")
 
 
 def test_every_route_refuses_a_missing_or_wrong_token(env: Env) -> None:
-    public = {"/healthz", "/readyz", "/metrics"}
+    health = {"/healthz", "/readyz", "/metrics"}
     checked = 0
     for path, item in OPENAPI["paths"].items():
         for method in [m for m in item if m in ("get", "post", "patch", "delete")]:
             url = concrete(path)
-            if path in public:
-                assert env.api.call(method.upper(), url, token=None).status == 200
+            if item[method].get("security") == []:  # documented as public
+                answer = env.api.call(method.upper(), url, token=None)
+                assert answer.status != 401, (method, path)
+                assert answer.status == 200 or path not in health
                 continue
             for token in (None, "wrong-token-0123456789", TOKEN[:-1]):
                 answer = env.api.call(method.upper(), url, {}, token=token)
@@ -389,6 +395,39 @@ def test_invalid_records_are_listed_and_replayed(env: Env) -> None:
                         ({"dry_run": "yes"}, "dry_run")):
         bad = env.call("POST", "/invalid/replay", body)
         assert bad.status == 400 and bad.body["field"] == field, bad.body
+
+
+def test_esp_routes(env: Env) -> None:
+    from urllib.parse import urlsplit
+
+    made = env.call("POST", "/esp/headers", {"database": "news", "profile": "p-9", "mailing": "m-3"})
+    assert made.status == 200, made.body
+    headers = made.body["headers"]
+    assert headers["Feedback-ID"] == "m-3:news:fltest"
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = headers["List-Unsubscribe"].strip("<>")
+    assert url.startswith("https://fl.example.com/api/unsubscribe/u1.")
+    for body, field in (({"profile": "p"}, "database"), ({"database": "d", "x": 1}, "x"),
+                        ({"database": 5}, "database")):
+        bad = env.call("POST", "/esp/headers", body)
+        assert bad.status == 400 and bad.body["field"] == field, bad.body
+    path = urlsplit(url).path.removeprefix("/api")
+    form = b"List-Unsubscribe=One-Click"
+    kind = "application/x-www-form-urlencoded"
+    done = env.call("POST", path, raw=form, token=None, content_type=kind)
+    assert done.status == 200 and done.body == {"unsubscribed": True}, done.body
+    again = env.call("POST", path, raw=form, token=None, content_type=kind)
+    assert again.status == 200 and again.body["repeated"] is True
+    forged = env.call("POST", path[:-4] + "AAAA", raw=form, token=None, content_type=kind)
+    assert forged.status == 404 and forged.body["field"] == "ref"
+    empty = env.call("POST", path, raw=b"List-Unsubscribe=no", token=None, content_type=kind)
+    assert empty.status == 400 and empty.body["field"] == "List-Unsubscribe"
+    page = env.call("GET", path, token=None)
+    assert page.status == 200 and "One-Click" in page.body
+    listed = env.call("GET", "/esp/unmapped?limit=5")
+    assert listed.status == 200 and isinstance(listed.body["unmapped"], list)
+    bad = env.call("GET", "/esp/unmapped?type=opens")
+    assert bad.status == 400 and bad.body["field"] == "type"
 
 
 def test_delete(env: Env) -> None:

@@ -38,11 +38,11 @@ class Api:
         return api
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = "default",
-             raw: bytes | None = None) -> Answer:
+             raw: bytes | None = None, content_type: str = "application/json") -> Answer:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         request = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
         tok = self.token if token == "default" else token
         if tok is not None:
             request.add_header("Authorization", f"Bearer {tok}")

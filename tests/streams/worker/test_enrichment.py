@@ -136,3 +136,28 @@ def test_delivery_ids_are_stable_per_event_and_loop(setup: Any, world: DemoWorld
     first = orjson.loads(handle(enricher, table, event)[0].value)["delivery_id"]
     again = orjson.loads(handle(enricher, table, event)[0].value)["delivery_id"]
     assert first == again
+
+
+def test_soft_bounces_are_counted_in_the_enrich_stage_even_when_unrouted(world: DemoWorld) -> None:
+    from streams.esp.softbounces import SoftBounces
+
+    config = parse_config({"esp": {"soft_bounce_limit": {"count": 2, "days": 7},
+                                   "on_hard_bounce": "remove"}})
+    topics = Topics.for_config(config)
+    metrics = PipelineMetrics(CollectorRegistry())
+    enricher = Enricher(topics, StaticView(), StaticView(), metrics,  # type: ignore[arg-type]
+                        SoftBounces(config.esp, topics, metrics))
+    profile = world.profiles[0]
+    table = {profile["id"].encode(): orjson.dumps(profile)}
+    counters: dict[bytes, bytes] = {}
+    out = []
+    for n in (1, 2):
+        event = {"id": f"00000000-0000-4000-8000-00000000000{n}", "type": "bounce",
+                 "occurred_at": "2026-11-26T10:00:00Z", "database": profile["database"],
+                 "profile": profile["id"], "bounce_class": "soft", "action": "failed",
+                 "reason": "mailbox-full"}
+        out = enricher.handle(topics.raw["bounce"], 0, n, 1000, profile["id"].encode(),
+                              orjson.dumps(event), table, counters)
+    [action] = out
+    assert action.topic == topics.profile_actions
+    assert orjson.loads(action.value)["reason"] == "soft-bounce-limit"

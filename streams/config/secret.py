@@ -1,0 +1,27 @@
+"""``Secret``: a configuration string that never prints."""
+from __future__ import annotations
+
+__all__ = ["Secret"]
+
+
+class Secret:
+    """A string that never prints: ``str()``/``repr()`` give ``'***'``; ``reveal()`` gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = lambda self: "***"  # noqa: E731
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
