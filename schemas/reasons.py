@@ -16,7 +16,7 @@ import fastjsonschema
 from .errors import InvalidRecord
 from .formats import FORMAT_NAMES
 
-__all__ = ["invalid_record", "json_type", "show"]
+__all__ = ["invalid_record", "json_type", "printable", "show"]
 
 _MAX_SHOWN: Final = 60
 _JSON_TYPES: Final[Mapping[type, str]] = {
@@ -55,7 +55,16 @@ def invalid_record(exc: fastjsonschema.JsonSchemaValueException, contract: str) 
         reason, field = handler(path, value, definition, contract)
     else:
         reason, field = _generic(path, exc.message)
-    return InvalidRecord(reason, field)
+    # key names come from the record: a newline or control character in one must not make the
+    # reason (a log line, a Kafka header) span lines
+    return InvalidRecord(printable(reason), None if field is None else printable(field))
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character escaped (``\\n``, ``\\x00``): one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _path(name: str | None) -> str | None:
