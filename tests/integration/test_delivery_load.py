@@ -2,10 +2,8 @@
 endpoint, crash safety under kill -9, per-loop rate and in-flight limits."""
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -15,17 +13,9 @@ from tests.support.diagnose import where_are
 from tests.support.payloads import events_of
 from tests.support.processes import Project, WorkerProcess, delivery_for, publish_loops
 from tests.support.receiver import Receiver
+from tests.support.reports import report
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-REPORT_DIR = Path(os.environ.get("FLTEST_REPORT_DIR", "var/test-reports"))
-
-
-def report(name: str, text: str) -> None:
-    REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    (REPORT_DIR / f"{name}.txt").write_text(text + "\n")
-    print(text)
-
 
 def healthy_throughput(project_factory: Callable[..., Project], receiver: Receiver,
                        with_hanging: bool, n: int) -> float:
