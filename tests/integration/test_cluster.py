@@ -99,11 +99,11 @@ def deliver_through(cluster: LocalCluster, project_factory: Callable[..., Projec
                     disrupt: Callable[[Project], str]) -> str:
     """Run the stream, call ``disrupt`` once deliveries flow, check every event arrived."""
     project = project_factory(
-        loops=[{"id": "cl", "url": receiver.url("/cl"), "events": ["open"], "trusted": True}],
+        loops=[{"id": "cl", "url": receiver.url("/cl"), "events": ["open"], "trusted": True,
+                "rate_per_s": 100000, "max_in_flight": 128}],
         # a call that fails for another reason (a receiver starved of CPU) is retried within
         # the test's window, not in 5 minutes
-        sender={"rate_per_s": 100000, "max_in_flight": 128,
-                "retry_schedule_s": [1, 2, 4, 8, 15, 30]})
+        sender={"retry_schedule_s": [1, 2, 4, 8, 15, 30]})
     cluster.wait_fully_replicated(project.config.kafka.topic_prefix)
     world = DemoWorld(profiles=500, seed=11)
     for p in world.profiles:
