@@ -31,6 +31,7 @@ class LocalCluster:
         self.nodes = nodes
         self.data_dir = data_dir or ROOT / "deploy" / "kafka" / "var" / f"test-cluster-{port}"
         self.bootstrap = ",".join(f"127.0.0.1:{port + 2 * i}" for i in range(nodes))
+        self._admin: AdminClient | None = None
 
     def ctl(self, *args: str, check: bool = True) -> str:
         """Run ``kafkactl.py cluster ARGS`` for this cluster; its output."""
@@ -56,7 +57,11 @@ class LocalCluster:
         self.ctl("start", *([str(node)] if node is not None else []))
 
     def admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.bootstrap})
+        """One client for the cluster, kept: a future of a client already collected never
+        completes."""
+        if self._admin is None:
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        return self._admin
 
     def leader_of(self, topic: str, partition: int) -> int:
         """The node id leading ``topic[partition]`` now, as the metadata says."""
@@ -87,7 +92,8 @@ class LocalCluster:
                     return
             time.sleep(0.5)
         raise AssertionError(f"the cluster is not fully replicated after {timeout_s:g}s: "
-                             f"{', '.join(lagging[:10]) or 'a node is down'}\n{self.ctl('status', check=False)}")
+                             f"{', '.join(lagging[:10]) or 'a node is down'}\n"
+                             f"{self.ctl('status', check=False)}")
 
     def rss_mib(self) -> dict[int, float]:
         """Resident memory of each running node's JVM, MiB."""
