@@ -31,6 +31,10 @@ class KafkaConfig:
     #: partitions of every keyed topic; raw topics and fl.ref.profiles must share it.
     partitions: int = 8
     replication_factor: int = 1
+    #: ``min.insync.replicas`` of every topic provisioning creates; 0 (the default) means
+    #: ``replication_factor - 1``, at least 1: with 3 replicas an ``acks=all`` write is on two
+    #: before it is acknowledged, and one broker may be down without stopping writes.
+    min_insync_replicas: int = 0
     #: retention of the raw topics (the replay window); at least 7 days.
     raw_retention_hours: float = 168.0
     dead_retention_days: float = 30.0
@@ -39,6 +43,11 @@ class KafkaConfig:
     sasl_username: str = ""
     sasl_password: Secret | None = None
     ssl_cafile: str = ""
+
+    @property
+    def insync_replicas(self) -> int:
+        """The ``min.insync.replicas`` topics are created with (see ``min_insync_replicas``)."""
+        return self.min_insync_replicas or max(1, self.replication_factor - 1)
 
     def check(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -51,6 +60,10 @@ class KafkaConfig:
             raise ValueError(f"partitions: must be >= 1, got {self.partitions}")
         if self.replication_factor < 1:
             raise ValueError(f"replication_factor: must be >= 1, got {self.replication_factor}")
+        if not 0 <= self.min_insync_replicas <= self.replication_factor:
+            raise ValueError(f"min_insync_replicas: must be 0 (replication_factor - 1) .. "
+                             f"replication_factor ({self.replication_factor}), got "
+                             f"{self.min_insync_replicas}")
         if self.raw_retention_hours < 168:
             raise ValueError("raw_retention_hours: the replay window needs >= 168 (7 days), "
                              f"got {self.raw_retention_hours:g}")

@@ -30,6 +30,9 @@ class ProvisionResult:
 def create_topics(kafka: KafkaConfig, specs: list[TopicSpec], timeout_s: float = 30.0) -> ProvisionResult:
     """Create every topic in ``specs`` that does not exist; leave existing ones alone.
 
+    Topics get ``kafka.replication_factor`` replicas and ``min.insync.replicas`` set to
+    ``kafka.insync_replicas`` (our producers write with ``acks=all``), not the broker's default.
+
     Running it twice is harmless: the second run reports every topic as existing.
     """
     admin = AdminClient(confluent_config(kafka))
@@ -43,7 +46,8 @@ def create_topics(kafka: KafkaConfig, specs: list[TopicSpec], timeout_s: float =
     if missing:
         futures = admin.create_topics(
             [NewTopic(s.name, num_partitions=s.partitions,
-                      replication_factor=kafka.replication_factor, config=s.configs)
+                      replication_factor=kafka.replication_factor,
+                      config={"min.insync.replicas": str(kafka.insync_replicas), **s.configs})
              for s in missing],
             operation_timeout=timeout_s, request_timeout=timeout_s)
         for name, future in futures.items():

@@ -2,30 +2,20 @@
 endpoint, crash safety under kill -9, per-loop rate and in-flight limits."""
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 from streams.demo.events import DemoWorld
 from tests.support.diagnose import where_are
-from tests.support.payloads import events_of
+from tests.support.payloads import duplicates_of, events_of
 from tests.support.processes import Project, WorkerProcess, delivery_for, publish_loops
 from tests.support.receiver import Receiver
+from tests.support.reports import report
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-REPORT_DIR = Path(os.environ.get("FLTEST_REPORT_DIR", "var/test-reports"))
-
-
-def report(name: str, text: str) -> None:
-    REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    (REPORT_DIR / f"{name}.txt").write_text(text + "\n")
-    print(text)
-
 
 def healthy_throughput(project_factory: Callable[..., Project], receiver: Receiver,
                        with_hanging: bool, n: int) -> float:
@@ -136,15 +126,7 @@ def test_kill_9_loses_nothing(project_factory: Callable[..., Project], receiver:
         raise AssertionError(f"{exc}\n" + where_are(
             project, project.topics.raw["open"], missing,
             [p.log() for p in project.processes])) from None
-    ids_per_event: dict[str, set[str]] = defaultdict(set)
-    count: dict[str, int] = defaultdict(int)
-    for call in receiver.calls_to("/crash"):
-        for ev in events_of(call):
-            ids_per_event[ev["event_id"]].add(call.headers["webhook-id"])
-            count[ev["event_id"]] += 1
-    assert set(count) == wanted
-    assert all(len(ids) == 1 for ids in ids_per_event.values()), "a duplicate changed webhook-id"
-    duplicates = sum(c - 1 for c in count.values())
+    duplicates = duplicates_of(receiver.calls_to("/crash"), wanted)
     report("crash-safety", f"{kills} kill -9 during {len(events)} events: all delivered, "
                            f"{duplicates} duplicates ({100 * duplicates / len(events):.2f} %), "
                            f"every duplicate with its original webhook-id")

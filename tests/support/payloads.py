@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -42,3 +43,18 @@ def parse_form(body: str) -> dict[str, Any]:
             else:
                 node = node.setdefault(part, [] if nxt == "" else {})
     return out
+
+
+def duplicates_of(calls: list[Call], wanted: set[str]) -> int:
+    """Assert that the calls carried exactly the events ``wanted`` (by ``event_id``), each
+    copy of an event with the same ``webhook-id``; return how many copies were extra."""
+    webhook_ids: dict[str, set[str]] = defaultdict(set)
+    count: dict[str, int] = defaultdict(int)
+    for call in calls:
+        for ev in events_of(call):
+            webhook_ids[ev["event_id"]].add(call.headers["webhook-id"])
+            count[ev["event_id"]] += 1
+    assert set(count) == wanted, (f"{len(wanted - set(count))} missing, "
+                                  f"{len(set(count) - wanted)} unexpected")
+    assert all(len(ids) == 1 for ids in webhook_ids.values()), "a duplicate changed webhook-id"
+    return sum(c - 1 for c in count.values())

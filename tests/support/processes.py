@@ -14,7 +14,7 @@ import orjson
 import yaml
 from confluent_kafka import Producer
 
-from streams.kafka.clients import confluent_config
+from streams.kafka.clients import confluent_config, producer_config
 from streams.config.loading import parse_config
 from streams.kafka.provision import create_topics
 from streams.config.settings import Config
@@ -123,8 +123,8 @@ class Project:
     @property
     def producer(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer(confluent_config(
-                self.config.kafka, **{"partitioner": "murmur2_random", "linger.ms": 5}))
+            # as the platform should produce: murmur2, idempotent, acks=all
+            self._producer = Producer(producer_config(self.config.kafka, **{"linger.ms": 5}))
         return self._producer
 
     def produce(self, topic: str, key: str | None, value: Any) -> None:

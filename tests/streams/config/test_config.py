@@ -56,6 +56,8 @@ def test_malformed_yaml_names_line(tmp_path: Path) -> None:
     ("api:\n  port: 70000\n", "api.port: must be 0..65535, got 70000"),
     ("worker:\n  store: redis\n", "worker.store: expected one of rocksdb, memory, got 'redis'"),
     ("kafka:\n  raw_retention_hours: 24\n", "kafka.raw_retention_hours: the replay window"),
+    ("kafka:\n  replication_factor: 3\n  min_insync_replicas: 4\n",
+     "kafka.min_insync_replicas: must be 0 (replication_factor - 1) .. replication_factor (3)"),
     ("security:\n  allow_networks: [10.0.0.0/33]\n", "security.allow_networks[0]: '10.0.0.0/33'"),
     ("loops:\n  - {id: a, url: ftp://x, events: [open]}\n", "loops[0].url: must use http or https"),
     ("esp:\n  on_complaint: update\n", "esp.fields: on_complaint: update needs the field values"),
@@ -70,6 +72,15 @@ def test_bad_values_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, text), environ={})
     assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("replication, configured, expected", [
+    (1, 0, 1), (2, 0, 1), (3, 0, 2), (5, 0, 4), (3, 3, 3), (3, 1, 1)])
+def test_min_insync_replicas_defaults_to_one_less_than_the_replicas(
+        replication: int, configured: int, expected: int) -> None:
+    kafka = parse_config({"kafka": {"replication_factor": replication,
+                                    "min_insync_replicas": configured}}).kafka
+    assert kafka.insync_replicas == expected
 
 
 def test_env_overrides_yaml(tmp_path: Path) -> None:
