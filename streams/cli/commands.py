@@ -135,6 +135,7 @@ def register(cli: click.Group, config: Config) -> None:
 
         run_sender(config)
 
+    from streams.cli.analysts import export_command
     from streams.cli.control import dead_letters_group, invalid_group, loops_group
     from streams.demo.commands import demo_group
 
@@ -148,6 +149,7 @@ def register(cli: click.Group, config: Config) -> None:
     cli.add_command(loops_group(config))
     cli.add_command(dead_letters_group(config))
     cli.add_command(invalid_group(config))
+    cli.add_command(export_command(config))
 
 
 def _report(report: LoadReport, what: str) -> None:

@@ -1,0 +1,125 @@
+"""Export the enriched events of a time window to JSON lines, CSV or Parquet.
+
+``feedbackloops export --since 2d --until 1d --format parquet --out history/`` reads the raw
+topics' window (offsets by record timestamp, :mod:`streams.kafka.window`), enriches every event
+as the live path does with today's profile and tag state (:mod:`streams.ops.history`), applies
+the selection (types, database, collection, a loop's scope and field selection) and writes the
+payloads (:mod:`streams.ops.tables`).
+
+Memory does not grow with the window: events stream through a bounded buffer of rows, and one
+changelog partition of profiles is held at a time (about its share of the profile table: a
+few hundred bytes per profile). Before writing CSV or Parquet, the field names and types of the
+``fields`` columns are collected from the changelog partitions and the window's profile edits
+(a second, value-free read of the changelog), so every file of an export has one schema.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+
+from streams.config.settings import KafkaConfig
+from streams.kafka.changelog import FieldTypes, scan_field_types
+from streams.kafka.topics import Topics
+from streams.kafka.window import Window, plan_window, read_spans, reader
+from streams.ops.history import History, Selection
+from streams.ops.tables import FieldColumns, open_sink
+from streams.worker.enrichment import TagLookup
+
+__all__ = ["ExportReport", "export", "field_columns"]
+
+#: called with the number of records read so far (every few thousand, and at the end)
+Progress = Callable[[int], None]
+PROGRESS_EVERY = 5000
+
+
+@dataclass
+class ExportReport:
+    """What an export read and wrote."""
+
+    format: str
+    since_ms: int
+    until_ms: int
+    #: records in the window's offset ranges of the selected topics
+    window_records: int = 0
+    rows: int = 0
+    files: list[str] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+    #: fields values that fit no column type and were left out (see streams.ops.tables)
+    coerced: int = 0
+    seconds: float = 0.0
+
+    @property
+    def per_s(self) -> float:
+        return self.counts.get("read", 0) / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "since_ms": self.since_ms, "until_ms": self.until_ms,
+                "window_records": self.window_records, "rows": self.rows, "files": self.files,
+                "counts": self.counts, "coerced": self.coerced,
+                "seconds": round(self.seconds, 2), "records_per_s": round(self.per_s, 1)}
+
+
+def field_columns(kafka: KafkaConfig, topics: Topics, window: Window,
+                  selection: Selection, timeout_s: float = 60.0) -> FieldColumns:
+    """The ``fields`` columns of an export of ``window``: every name (with its value types) of
+    the changelog partitions it covers and of the profile edits inside it; with a loop that
+    selects fields, that selection."""
+    types = scan_field_types(kafka, topics.profiles_changelog, window.by_partition(), None,
+                             timeout_s)
+    edits = [s for s in window.spans if s.topic == topics.raw["profile"]]
+    if edits:
+        consumer = reader(kafka)
+        try:
+            for msg in read_spans(consumer, edits, timeout_s):
+                _add_edit_fields(types, msg.value())
+        finally:
+            consumer.close()
+    loop = selection.loop
+    names = loop.get("fields") if loop is not None else None
+    return FieldColumns(types.types, names)
+
+
+def _add_edit_fields(types: FieldTypes, value: bytes | None) -> None:
+    try:
+        event = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(event, dict):
+        types.add(event.get("fields"))
+
+
+def export(kafka: KafkaConfig, topics: Topics, tags: TagLookup, selection: Selection,
+           since_ms: int, until_ms: int, fmt: str, out: str | Path,
+           progress: Progress | None = None, on_plan: Callable[[Window], None] | None = None,
+           timeout_s: float = 60.0) -> ExportReport:
+    """Write the window's selected, enriched events to ``out`` (see the module docstring).
+    ``on_plan`` sees the window before reading starts (for a progress bar's total)."""
+    started = time.monotonic()
+    window = plan_window(kafka, selection.raw_topics(topics), since_ms, until_ms, timeout_s)
+    if on_plan is not None:
+        on_plan(window)
+    columns = (field_columns(kafka, topics, window, selection, timeout_s) if fmt != "jsonl"
+               else FieldColumns({}))
+    sink = open_sink(out, fmt, columns)
+    history = History(kafka, topics, tags, selection, timeout_s=timeout_s)
+    report = ExportReport(fmt, since_ms, until_ms, window_records=window.records)
+    try:
+        for n, item in enumerate(history.read(window), 1):
+            if item.payload is not None:
+                sink.add(item.payload)
+            if progress is not None and n % PROGRESS_EVERY == 0:
+                progress(n)
+    finally:
+        sink.close()
+    if progress is not None:
+        progress(history.counts.read)
+    report.rows = sink.rows
+    report.files = [str(p) for p in sink.files]
+    report.counts = history.counts.as_dict()
+    report.coerced = sink.coerced
+    report.seconds = time.monotonic() - started
+    return report
