@@ -92,8 +92,9 @@ def reader(kafka: KafkaConfig, **extra: object) -> Consumer:
     """A consumer outside any group (assign only; nothing committed)."""
     return Consumer(confluent_config(kafka, **{
         "group.id": f"fl-reader-{uuid.uuid4().hex}", "enable.auto.commit": False,
-        "enable.partition.eof": True, "fetch.max.bytes": 16 * 2**20,
-        "queued.max.messages.kbytes": 32768, **extra}))
+        "enable.partition.eof": True,
+        # a bounded prefetch: readers hold one window partition's worth of fetches at most
+        "fetch.max.bytes": 4 * 2**20, "queued.max.messages.kbytes": 4096, **extra}))
 
 
 def plan_window(kafka: KafkaConfig, topics: Iterable[str], since_ms: int, until_ms: int,

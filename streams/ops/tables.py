@@ -51,8 +51,12 @@ COLUMNS: Final[tuple[str, ...]] = tuple(dict.fromkeys(
      "created", "modified"]))
 """Every key an enriched payload can have, in file order."""
 
+CHUNK_ROWS = 4096
+"""Payloads buffered per file before they are written (CSV, JSON lines) or converted to Arrow
+(Parquet)."""
 ROWS_PER_GROUP = 32768
-"""Rows buffered (over all dates) before a row group is written: bounds memory."""
+"""Converted Parquet rows pending over all files before the biggest file's are written as a
+row group: with :data:`CHUNK_ROWS`, this bounds memory."""
 
 
 class FieldColumns:
@@ -110,10 +114,15 @@ def _text(value: Any) -> str:
 
 
 class _Sink:
-    """One output file."""
+    """One output file. ``pending`` rows are converted but not yet written (Parquet)."""
+
+    pending = 0
 
     def write(self, payloads: list[dict[str, Any]]) -> None:
         raise NotImplementedError
+
+    def flush(self) -> None:
+        """Write what is pending (a Parquet row group)."""
 
     def close(self) -> None:
         raise NotImplementedError
@@ -173,26 +182,35 @@ class _Parquet(_Sink):
         self._schema = schema(fields)
         self._fields = fields
         self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
+        self._batches: list[pa.RecordBatch] = []
+        self.pending = 0
         self.coerced = 0
 
     def write(self, payloads: list[dict[str, Any]]) -> None:
-        arrays = [self._column(name, [p.get(name) for p in payloads]) for name in COLUMNS]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema),
-                                 row_group_size=len(payloads))
+        for p in payloads:  # in place: the payloads are the sink's to consume
+            p["timestamp"] = p["time"] * 1000
+            if "created" in p or "modified" in p:
+                p["created"] = _millis(p.get("created"))
+                p["modified"] = _millis(p.get("modified"))
+            parameters = p.get("parameters")
+            if parameters is not None:
+                p["parameters"] = {k: _text(v) for k, v in parameters.items() if v is not None}
+        try:
+            batch = pa.RecordBatch.from_pylist(payloads, schema=self._schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a fields value of another type
+            for p in payloads:
+                p["fields"] = self._coerce(p.get("fields"))
+            batch = pa.RecordBatch.from_pylist(payloads, schema=self._schema)
+        # Arrow holds a row in a fraction of a payload dict's memory: convert now, write
+        # the row group later
+        self._batches.append(batch)
+        self.pending += batch.num_rows
 
-    def _column(self, name: str, values: list[Any]) -> pa.Array:
-        typ = self._schema.field(name).type
-        if name in _TIMES:
-            values = [_millis(v) for v in values]
-        elif name == "parameters":
-            values = [None if v is None else {k: _text(x) for k, x in v.items() if x is not None}
-                      for v in values]
-        elif name == "fields":
-            try:
-                return pa.array(values, type=typ)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                values = [self._coerce(v) for v in values]
-        return pa.array(values, type=typ)
+    def flush(self) -> None:
+        if self._batches:
+            self._writer.write_table(pa.Table.from_batches(self._batches),
+                                     row_group_size=self.pending)
+            self._batches, self.pending = [], 0
 
     def _coerce(self, given: dict[str, Any] | None) -> dict[str, Any] | None:
         """Values that do not fit their field's type: strings become JSON text where the
@@ -216,13 +234,15 @@ class _Parquet(_Sink):
         return out
 
     def close(self) -> None:
+        self.flush()
         self._writer.close()
 
 
 class TableSink:
     """Writes payloads to one file or to date partitions, buffering at most
     :data:`ROWS_PER_GROUP` rows; :meth:`close` writes the rest. ``files`` lists what it
-    wrote."""
+    wrote. The payloads given to :meth:`add` are the sink's: the Parquet writer changes them
+    in place."""
 
     def __init__(self, out: Path, fmt: str, fields: FieldColumns, by_date: bool) -> None:
         if fmt not in FORMATS:
@@ -235,7 +255,7 @@ class TableSink:
         self.rows = 0
         self._sinks: dict[str, _Sink] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
-        self._buffered = 0
+        self._pending = 0
         self._dates: dict[int, str] = {}
 
     def _date(self, payload: Mapping[str, Any]) -> str:
@@ -251,18 +271,20 @@ class TableSink:
         if buffer is None:
             buffer = self._buffers[part] = []
         buffer.append(payload)
-        self._buffered += 1
-        if self._buffered >= ROWS_PER_GROUP:
-            biggest = max(self._buffers, key=lambda k: len(self._buffers[k]))
-            self._flush(biggest)
+        if len(buffer) >= CHUNK_ROWS:
+            self._write(part)
 
-    def _flush(self, part: str) -> None:
+    def _write(self, part: str) -> None:
         rows = self._buffers.pop(part, [])
         if not rows:
             return
-        self._buffered -= len(rows)
         self._sink(part).write(rows)
         self.rows += len(rows)
+        self._pending += len(rows) if self.fmt == "parquet" else 0
+        if self._pending >= ROWS_PER_GROUP:
+            biggest = max(self._sinks.values(), key=lambda sink: sink.pending)
+            self._pending -= biggest.pending
+            biggest.flush()
 
     def _sink(self, part: str) -> _Sink:
         sink = self._sinks.get(part)
@@ -284,7 +306,7 @@ class TableSink:
 
     def close(self) -> None:
         for part in list(self._buffers):
-            self._flush(part)
+            self._write(part)
         if not self._sinks and not self.by_date:
             self._sink("")  # an empty window still leaves a readable (empty) file
         for sink in self._sinks.values():

@@ -1,0 +1,138 @@
+"""The analysts' scenarios: ``export`` (a window to Parquet) and ``replay`` (a replay during
+the ``latency`` scenario). Registered in :data:`bench.scenarios.SCENARIOS`; not part of ``all``.
+
+``export``: a worker loads P profiles into its table (so the changelog holds them, as in
+production) and stops; N events are produced to the raw topics; then ``feedbackloops export
+--format parquet --out DIR/`` runs as its own process. Measured: wall time of that process
+(start-up included) and the export's own time, its CPU, its peak RSS (``wait4``), and that the
+files hold N rows.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .generator import Workload, produce
+from .harness import Options
+from .measure import MACHINE, CpuSampler
+from .pipeline import ROOT, Pipeline
+from .results import ScenarioResult, Target
+from .scenarios import _profiles, _wait_for_table, scenario
+
+__all__ = ["export_scenario"]
+
+log = logging.getLogger(__name__)
+
+
+def _changelog_filled(pipeline: Pipeline, profiles: int, timeout_s: float = 600.0) -> None:
+    """Until the profile table's changelog holds a record per profile (Faust writes it
+    shortly after the table)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from streams.kafka.clients import confluent_config
+
+    topic = pipeline.topics.profiles_changelog
+    consumer = Consumer(confluent_config(pipeline.config.kafka, **{"group.id": "bench-probe"}))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            total = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                        for p in parts)
+            if total >= profiles:
+                return
+            time.sleep(1.0)
+    finally:
+        consumer.close()
+    raise RuntimeError(f"the changelog did not reach {profiles} records in {timeout_s:g}s")
+
+
+@scenario("export", "feedbackloops export of N events to Parquet (date partitions)")
+def export_scenario(opts: Options) -> ScenarioResult:
+    n = opts.pick(opts.events, 1_000_000, 50_000)
+    profiles = _profiles(opts)
+    directory = opts.out_dir / "export"
+    pipeline = Pipeline(opts.bootstrap, directory, [], opts.partitions)
+    result = ScenarioResult("export", "export to Parquet", "-", n, n, 0, 0, opts.partitions, 0)
+    sampler = CpuSampler()
+    if opts.broker_pid:
+        sampler.watch("broker", opts.broker_pid)
+    sampler.start()
+    try:
+        pipeline.create_topics()
+        workload = Workload(pipeline.topics, n, profiles)
+        profiles_path, tags_path = workload.write_reference(directory / "data")
+        pipeline.start_worker()
+        pipeline.load_reference(profiles_path, tags_path)
+        _wait_for_table(profiles)(pipeline, result)
+        _changelog_filled(pipeline, profiles)
+        pipeline.stop()
+        since_ms = int(time.time() * 1000)
+        _times, stats = produce(pipeline.config.kafka, workload.records)
+        result.produce = {"records": stats.records, "seconds": round(stats.seconds, 3)}
+        until_ms = int(time.time() * 1000) + 1
+        del workload
+        out = directory / "parquet"
+        out.mkdir(parents=True, exist_ok=True)
+        log_path = directory / "export.log"
+        t0 = time.time()
+        with open(log_path, "wb") as log_file:
+            proc = subprocess.Popen(
+                pipeline._argv("export", "--since", str(since_ms), "--until", str(until_ms),
+                               "--format", "parquet", "--out", f"{out}/", "--quiet"),
+                cwd=ROOT, env=pipeline._env(), stdout=log_file, stderr=subprocess.STDOUT)
+            sampler.watch("export", proc.pid)
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        t1 = time.time()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        sampler.sample()
+        text = log_path.read_text(errors="replace")
+        if proc.returncode != 0:
+            raise RuntimeError(f"export exited with {proc.returncode}:\n{text[-3000:]}")
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in Path(out).rglob("*.parquet"))
+        wall_s = t1 - t0
+        own_s = _own_seconds(text)
+        result.per_s = n / wall_s
+        result.drain_per_s = n / own_s if own_s else float("nan")
+        result.completeness = {"expected": n, "received": rows, "missing": max(0, n - rows),
+                               "duplicates": max(0, rows - n), "unknown": 0}
+        cpu = usage.ru_utime + usage.ru_stime
+        result.cpu_s.update(export=round(cpu, 2), window_s=round(wall_s, 2))
+        machine = sampler.cpu_between(MACHINE, t0, t1)
+        broker = sampler.cpu_between("broker", t0, t1) if opts.broker_pid else 0.0
+        result.cpu_s.update(broker=round(broker, 2), machine=round(machine, 2),
+                            others=round(max(0.0, machine - cpu - broker), 2))
+        result.cpu_s_per_10k = round(cpu / n * 10_000, 3)
+        peak = usage.ru_maxrss / 1024
+        result.peak_rss_mib["export"] = round(peak, 1)
+        result.extra.update(profiles=profiles, wall_s=round(wall_s, 2),
+                            export_own_s=round(own_s, 2), files=len(list(out.rglob("*.parquet"))),
+                            bytes=sum(p.stat().st_size for p in out.rglob("*.parquet")),
+                            per_cpu_s=round(n / cpu, 1) if cpu else None)
+        result.notes.append("ev/s = events / wall time of the export process (start-up "
+                            "included); drain/s = events / the export's own time")
+        result.targets.append(Target("export to Parquet", 50_000, ">=", result.per_s, " ev/s"))
+        result.targets.append(Target("export peak RSS", 300, "<=", peak * 1.048576, " MB"))
+    finally:
+        pipeline.stop()
+        sampler.stop()
+        if not opts.keep_topics:
+            try:
+                pipeline.delete_topics()
+            except Exception as exc:  # a cleanup failure must not hide the result
+                log.warning("could not delete the topics of export: %s", exc)
+    return result
+
+
+def _own_seconds(text: str) -> float:
+    import json
+
+    try:
+        return float(json.loads(text[text.index("{"):])["seconds"])
+    except (ValueError, KeyError):
+        return float("nan")
