@@ -58,9 +58,8 @@ def in_scope(loop: Loop, event_type: str, database: str | None, collection: str 
     """Whether an event of this type, database and collection is what ``loop`` asked for
     (its ``events``, and ``database``/``collection`` each ``None`` = any), eligible or not:
     :meth:`LoopIndex.matching` for one loop."""
-    return (event_type in (loop.get("events") or ())
-            and loop.get("database") in (None, database)
-            and loop.get("collection") in (None, collection))
+    return (event_type in loop.events and loop.database in (None, database)
+            and loop.collection in (None, collection))
 
 
 def delivery_id(event_id: str, loop_id: str) -> str:

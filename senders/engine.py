@@ -148,9 +148,10 @@ class Dispatcher:
     # -- delivery ---------------------------------------------------------------------------
     async def deliver(self, loop: Loop, webhook_id: str,
                       payloads: Sequence[Mapping[str, Any]], attempt: int, *,
-                      age_s: float = 0.0) -> Outcome:
+                      age_s: float = 0.0, headers: Mapping[str, str] | None = None) -> Outcome:
         """One attempt (``attempt``: 1 for the first) to POST ``payloads`` to ``loop``.
-        ``age_s`` is the time since the first attempt, for the schedule's ``max_age_s``."""
+        ``age_s`` is the time since the first attempt, for the schedule's ``max_age_s``;
+        ``headers`` are sent besides the signed ones (a replay's ``webhook-replay``)."""
         state = self._state(loop)
         breaker = state.breaker
         if not breaker.allow():
@@ -184,12 +185,14 @@ class Dispatcher:
                 return self._retry(attempt, age_s, None, 0.0, _CIRCUIT_OPEN,
                                    f"circuit open for loop {loop.id}", breaker.retry_after_s(),
                                    b"", breaker.failing_since)
-            headers = state.signer.headers(webhook_id, self._clock.time(), body)
-            headers["content-type"] = content_type
+            signed = state.signer.headers(webhook_id, self._clock.time(), body)
+            signed["content-type"] = content_type
+            if headers:
+                signed.update(headers)
             state.in_flight += 1
             sent_at = self._clock.monotonic()
             try:
-                response = await self._client.post(loop.url, body, headers, loop.timeout_s)
+                response = await self._client.post(loop.url, body, signed, loop.timeout_s)
             finally:
                 state.in_flight -= 1
         except DeliveryError as exc:

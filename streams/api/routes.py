@@ -15,6 +15,8 @@ from streams.api.control import ControlPlane, NotFound, public_view
 from streams.api.inputs import (InputError, parse_create, parse_list_filter, parse_patch,
                                 parse_redrive, parse_replay, parse_rotate, parse_test)
 from streams.api.server import health_app
+from streams.replay.book import ReplayNotFound
+from streams.replay.operations import Replays
 
 __all__ = ["control_app"]
 
@@ -33,6 +35,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except NotFound as exc:
         return web.json_response({"error": f"no loop with id {exc.args[0]!r}", "field": "id"},
                                  status=404)
+    except ReplayNotFound as exc:
+        return web.json_response({"error": f"no replay with id {exc.args[0]!r}",
+                                  "field": "id"}, status=404)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -69,9 +74,34 @@ EspIngest = Callable[[bytes], Awaitable[dict[str, Any]]]
 
 
 def control_app(control: ControlPlane, tokens: tuple[Secret, ...], ready: Callable[[], bool],
-                esp_ingest: EspIngest | None = None, esp: EspApi | None = None) -> web.Application:
+                esp_ingest: EspIngest | None = None, esp: EspApi | None = None,
+                replays: Replays | None = None) -> web.Application:
     """The whole HTTP surface of a worker: health, metrics and the authenticated control API."""
     routes = web.RouteTableDef()
+
+    def replay_ops() -> Replays:
+        if replays is None:
+            raise web.HTTPServiceUnavailable(reason="replays are not served here")
+        return replays
+
+    @routes.post("/replays")
+    async def start_replay(request: web.Request) -> web.Response:
+        body = await _body(request)
+        return web.json_response(await replay_ops().run("start", body), status=201)
+
+    @routes.get("/replays")
+    async def list_replays(request: web.Request) -> web.Response:
+        _query(request)
+        return web.json_response({"replays": await replay_ops().run("list")})
+
+    @routes.get("/replays/{id}")
+    async def show_replay(request: web.Request) -> web.Response:
+        return web.json_response(await replay_ops().run("get", request.match_info["id"]))
+
+    @routes.delete("/replays/{id}")
+    async def cancel_replay(request: web.Request) -> web.Response:
+        return web.json_response(await replay_ops().run("cancel", request.match_info["id"]),
+                                 status=202)
 
     @routes.post("/esp/reports")
     async def esp_report(request: web.Request) -> web.Response:

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from schemas.loop import Loop
+
 from streams.config.settings import Config
 from streams.kafka.loopstore import parse_loop
 from streams.kafka.registry import CompactedView
@@ -58,8 +60,8 @@ def tags_view(config: Config) -> CompactedView[dict[str, Any]]:
     return view.start(60)
 
 
-def _loop(config: Config, loop_id: str) -> dict[str, Any]:
-    view: CompactedView[dict[str, Any]] = CompactedView(
+def _loop(config: Config, loop_id: str) -> Loop:
+    view: CompactedView[Loop] = CompactedView(
         config.kafka, Topics.for_config(config).loops, parse_loop)
     view.start(60)
     try:

@@ -136,6 +136,7 @@ def register(cli: click.Group, config: Config) -> None:
         run_sender(config)
 
     from streams.cli.analysts import export_command
+    from streams.cli.replays import replay_group, replayer_command
     from streams.cli.control import dead_letters_group, invalid_group, loops_group
     from streams.demo.commands import demo_group
 
@@ -150,6 +151,8 @@ def register(cli: click.Group, config: Config) -> None:
     cli.add_command(dead_letters_group(config))
     cli.add_command(invalid_group(config))
     cli.add_command(export_command(config))
+    cli.add_command(replay_group(config))
+    cli.add_command(replayer_command(config))
 
 
 def _report(report: LoadReport, what: str) -> None:

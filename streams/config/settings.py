@@ -17,7 +17,7 @@ from streams.config.secret import Secret
 
 __all__ = [
     "ApiConfig", "BatchDecl", "Config", "EspConfig", "EspDatabase", "KafkaConfig", "LoopDecl",
-    "Secret", "SecurityConfig",
+    "ReplayConfig", "Secret", "SecurityConfig",
     "SenderConfig", "WorkerConfig",
 ]
 
@@ -179,6 +179,35 @@ class SenderConfig:
 
 
 @dataclass(frozen=True)
+class ReplayConfig:
+    """The replayer process (``feedbackloops replayer``): replays and their delivery lane."""
+
+    metrics_bind: str = "127.0.0.1"
+    #: /metrics, /healthz, /readyz of a replayer process; 0 picks a free port.
+    metrics_port: int = 6068
+    #: the replay lane may use this fraction of every loop's rate and in-flight caps (the
+    #: live sender keeps the whole caps: during a replay an endpoint may see up to
+    #: 1 + share times them; a replay's own --rate can lower it further)
+    share: float = 0.25
+    #: OS scheduling priority of the replayer (``nice``; 0..19): on shared cores the live
+    #: worker and sender run first
+    nice: int = 10
+    #: deliveries a replay may route ahead of what its lane has finished; the reader waits
+    #: beyond that (bounds the backlog a cancel leaves behind)
+    max_ahead: int = 10000
+
+    def check(self) -> None:
+        if not 0.0 < self.share <= 1.0:
+            raise ValueError(f"share: must be in (0, 1], got {self.share:g}")
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f"nice: must be 0..19, got {self.nice}")
+        if self.max_ahead < 100:
+            raise ValueError(f"max_ahead: must be >= 100, got {self.max_ahead}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port: must be 0..65535, got {self.metrics_port}")
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     """Outbound safety: which otherwise-refused networks the operator allows."""
 
@@ -266,6 +295,7 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     sender: SenderConfig = field(default_factory=SenderConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     esp: EspConfig = field(default_factory=EspConfig)
     loops: tuple[LoopDecl, ...] = ()

@@ -15,6 +15,13 @@ deliveries deferred to the first retry tier.
 
 All consumer calls run on one dedicated thread; rebalance callbacks (which librdkafka runs
 inside ``consume``) hand work to the event loop and wait for it.
+
+Lanes: the live sender (``lane="live"``) reads ``fl.deliveries`` and the retry tiers; the
+replay lane (``lane="replay"``, in the replayer process, :mod:`streams.replay`) reads
+``fl.deliveries.replay`` in its own group with ``replay.share`` of every loop's caps, sends
+the ``webhook-replay`` header, drops deliveries of cancelled replays and never defers. A replay
+delivery that needs a retry waits in the shared retry tiers; when it is due the live sender
+hands it back to the replay lane's topic instead of sending it.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ import heapq
 import itertools
 import logging
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
@@ -39,7 +47,7 @@ from streams.kafka.records import OutRecord
 from streams.kafka.loopstore import LoopStore
 from streams.metrics import PipelineMetrics
 from streams.kafka.output import Output
-from streams.kafka.records import Delivery, decode, now_ms
+from streams.kafka.records import Delivery, decode, delivery_key, encode, now_ms
 from streams.kafka.registry import CompactedView
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
@@ -72,8 +80,17 @@ class SenderService:
 
     def __init__(self, config: Config, topics: Topics, metrics: PipelineMetrics,
                  dispatcher: Dispatcher, loops: CompactedView[Loop],
-                 loop_store: LoopStore, output: Output) -> None:
+                 loop_store: LoopStore, output: Output, lane: str = "live",
+                 replays: Any = None) -> None:
         self.config = config
+        #: "live" or "replay" (see the module docstring); ``replays`` is the replay lane's
+        #: :class:`streams.replay.book.ReplayBook` (cancels, counts)
+        self.lane = lane
+        self.replays = replays
+        self._lane_share = 1.0 if lane == "live" else config.replay.share
+        #: replay id -> outcome -> count, written to fl.replays by the replay lane
+        self.replay_counts: dict[str, dict[str, int]] = {}
+        self._replay_dirty: set[str] = set()
         self.topics = topics
         self.metrics = metrics
         self.dispatcher = dispatcher
@@ -101,7 +118,8 @@ class SenderService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
         self.consumer = Consumer(confluent_config(config.kafka, **{
-            "group.id": f"{config.worker.app_id}-sender",
+            "group.id": f"{config.worker.app_id}-sender"
+                        + ("" if lane == "live" else f"-{lane}"),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             # round robin interleaves the topics, so every sender gets its part of
@@ -118,7 +136,8 @@ class SenderService:
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        topics = [self.topics.deliveries, *self.topics.retry.values()]
+        topics = ([self.topics.deliveries, *self.topics.retry.values()] if self.lane == "live"
+                  else [self.topics.replay_deliveries])
         meta = await self._call(self.consumer.list_topics, None, 30)
         self._total_partitions = sum(len(meta.topics[t].partitions) for t in topics
                                      if t in meta.topics)
@@ -127,6 +146,8 @@ class SenderService:
         timers = [asyncio.create_task(self._release_due()),
                   asyncio.create_task(self._flush_batches()),
                   asyncio.create_task(self._report_forever())]
+        if self.lane == "replay":
+            timers.append(asyncio.create_task(self._publish_replay_counts()))
         self.ready = True
         last_commit = time.monotonic()
         try:
@@ -230,7 +251,7 @@ class SenderService:
         """Each loop's limits are split over the sender processes by the share of the
         delivery partitions (fresh and retry tiers together) this process owns."""
         total = max(self._total_partitions, len(self._offsets), 1)
-        self.dispatcher.set_share(max(len(self._offsets), 1) / total)
+        self.dispatcher.set_share(max(len(self._offsets), 1) / total * self._lane_share)
 
     # -- records ---------------------------------------------------------------------------
     def _on_message(self, msg: Message, now: int) -> None:
@@ -273,16 +294,22 @@ class SenderService:
 
     def _begin(self, tp: TP, offset: int, gen: int, delivery: Delivery) -> None:
         now = now_ms()
+        replay_id = delivery.get("replay_id")
+        if replay_id is not None and self._replay_elsewhere(tp, offset, gen, delivery,
+                                                            str(replay_id)):
+            return
         loop_id = delivery["loop_id"]
         settings = self.loops.get(loop_id)
         problem = _undeliverable(settings)
         if problem is not None:
             self._forget(loop_id)  # a re-enabled loop starts with a fresh breaker and streak
+            self._count_replay(delivery, "failed")
             self._produce([self.router.dead_without_attempt(delivery, problem, now)], tp, offset, gen)
             return
         assert settings is not None
         self._track(settings)
-        if self._expected_wait_s(settings) > self.config.sender.defer_after_s:
+        if self.lane == "live" and \
+                self._expected_wait_s(settings) > self.config.sender.defer_after_s:
             if _age_s(delivery) > self.config.sender.max_age_s:
                 reason = f"deferred past max_age_s={self.config.sender.max_age_s:g}: loop too slow"
                 self._produce([self.router.dead_without_attempt(delivery, reason, now)],
@@ -295,15 +322,64 @@ class SenderService:
             return
         if settings.encoding == "json-batch":
             self._active += 1
-            full = self.batcher.add(loop_id, (tp, offset, gen, delivery),
+            # a batch carries one replay's deliveries (its calls carry that replay's id)
+            key = loop_id if replay_id is None else f"{loop_id}|{replay_id}"
+            full = self.batcher.add(key, (tp, offset, gen, delivery),
                                     settings.batch_max_events, settings.batch_max_wait_ms)
             if full is not None:
-                self._start_batch(loop_id, full)
+                self._start_batch(key, full)
             return
         self._active += 1
         task = asyncio.create_task(self._deliver_one(settings, tp, offset, gen, delivery))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _replay_elsewhere(self, tp: TP, offset: int, gen: int, delivery: Delivery,
+                          replay_id: str) -> bool:
+        """A replay delivery the live sender read from a retry tier goes back to the replay
+        lane's topic; the replay lane drops those of a cancelled replay. True: handled."""
+        if self.lane == "live":
+            back: Delivery = dict(delivery)  # type: ignore[assignment]
+            back.pop("not_before_ms", None)
+            self._produce([OutRecord(self.topics.replay_deliveries, delivery_key(delivery),
+                                     encode(back))], tp, offset, gen)
+            return True
+        if self.replays is not None and self.replays.cancelled(replay_id):
+            self._count_replay(delivery, "dropped")
+            offs = self._offsets.get(tp)
+            if offs is not None and self._generation.get(tp) == gen:
+                offs.done(offset)
+            return True
+        return False
+
+    def _count_replay(self, delivery: Delivery, outcome: str) -> None:
+        replay_id = delivery.get("replay_id")
+        if replay_id is None or self.lane != "replay":
+            return
+        counts = self.replay_counts.setdefault(str(replay_id), {})
+        counts[outcome] = counts.get(outcome, 0) + 1
+        self._replay_dirty.add(str(replay_id))
+
+    async def _publish_replay_counts(self, every_s: float = 1.0) -> None:
+        """Each replay's outcome counts of this process, as ``<id>/lane/<instance>``."""
+        instance = uuid.uuid4().hex[:12]
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(every_s)
+            dirty, self._replay_dirty = self._replay_dirty, set()
+            for replay_id in dirty:
+                doc = {"id": replay_id, "instance": instance, **self.replay_counts[replay_id]}
+                try:
+                    await loop.run_in_executor(None, lambda: self.replays.put(
+                        replay_id, f"/lane/{instance}", doc, wait=False))
+                except Exception as exc:  # counts are shown, not relied on: next round
+                    log.info("replay counts not written: %s", exc)
+                    self._replay_dirty.add(replay_id)
+
+    @staticmethod
+    def _replay_headers(delivery: Delivery) -> dict[str, str] | None:
+        replay_id = delivery.get("replay_id")
+        return None if replay_id is None else {"webhook-replay": str(replay_id)}
 
     def _expected_wait_s(self, settings: Loop) -> float:
         """How long the loop's queue would take to drain at its recent pace."""
@@ -326,16 +402,18 @@ class SenderService:
         attempt = len(delivery.get("attempts", ())) + 1
         outcome = await self.dispatcher.deliver(settings, delivery["delivery_id"],
                                                 [delivery["payload"]], attempt,
-                                                age_s=_age_s(delivery))
+                                                age_s=_age_s(delivery),
+                                                headers=self._replay_headers(delivery))
         self._after(settings, outcome, [(tp, offset, gen, delivery)])
 
-    def _start_batch(self, loop_id: str, entries: list[tuple[TP, int, int, Delivery]]) -> None:
-        loop = self.loops.get(loop_id)
+    def _start_batch(self, key: str, entries: list[tuple[TP, int, int, Delivery]]) -> None:
+        loop = self.loops.get(entries[0][3]["loop_id"])
         problem = _undeliverable(loop)
         if problem is not None:
             now = now_ms()
             self._active -= len(entries)
             for tp, offset, gen, d in entries:
+                self._count_replay(d, "failed")
                 self._produce([self.router.dead_without_attempt(d, problem, now)], tp, offset, gen)
             return
         assert loop is not None
@@ -350,7 +428,8 @@ class SenderService:
         payloads = [{**d["payload"], "webhook_id": d["delivery_id"]} for *_, d in entries]
         attempt = max(len(d.get("attempts", ())) for *_, d in entries) + 1
         outcome = await self.dispatcher.deliver(settings, webhook_id, payloads, attempt,
-                                                age_s=max(_age_s(d) for *_, d in entries))
+                                                age_s=max(_age_s(d) for *_, d in entries),
+                                                headers=self._replay_headers(entries[0][3]))
         self._after(settings, outcome, entries)
 
     def _after(self, settings: Loop, outcome: Outcome,
@@ -369,6 +448,9 @@ class SenderService:
         for tp, offset, gen, delivery in entries:
             decision = self.router.after_attempt(delivery, outcome, now,
                                                  self.config.sender.disable_after_s)
+            if decision.final in ("delivered", "dead"):
+                self._count_replay(delivery, "delivered" if decision.final == "delivered"
+                                   else "failed")
             if decision.final == "delivered":
                 m.delivered_events.labels(loop_id).inc()
                 m.end_to_end.observe(max(0.0, (now - delivery.get("source_ts_ms", now)) / 1000))

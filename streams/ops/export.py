@@ -79,8 +79,7 @@ def field_columns(kafka: KafkaConfig, topics: Topics, window: Window,
         finally:
             consumer.close()
     loop = selection.loop
-    names = loop.get("fields") if loop is not None else None
-    return FieldColumns(types.types, names)
+    return FieldColumns(types.types, loop.fields if loop is not None else None)
 
 
 def _add_edit_fields(types: FieldTypes, value: bytes | None) -> None:

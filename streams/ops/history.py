@@ -22,6 +22,7 @@ import orjson
 
 from enrichers.fields import select_fields
 from enrichers.routing import in_scope
+from schemas.loop import Loop
 from schemas.validation import InvalidRecord
 
 from streams.config.settings import KafkaConfig
@@ -47,13 +48,13 @@ class Selection:
     types: frozenset[str] | None = None
     database: str | None = None
     collection: str | None = None
-    loop: Mapping[str, Any] | None = None
+    loop: Loop | None = None
 
     def raw_topics(self, topics: Topics) -> list[str]:
         """The raw topics that can hold selected events."""
         wanted = self.types
         if self.loop is not None:
-            scope = frozenset(self.loop.get("events") or ())
+            scope = frozenset(self.loop.events)
             wanted = scope if wanted is None else wanted & scope
         if wanted is None:
             return list(topics.raw.values())
@@ -73,9 +74,9 @@ class Selection:
 
     def shape(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The payload with the loop's ``fields`` selection applied (no loop: unchanged)."""
-        if self.loop is None or self.loop.get("fields") is None:
+        if self.loop is None or self.loop.fields is None:
             return payload
-        return select_fields(payload, self.loop["fields"])
+        return select_fields(payload, self.loop.fields)
 
 
 @dataclass

@@ -19,6 +19,8 @@ from streams.kafka.clients import faust_broker_settings
 from streams.esp.ingest import api_ingest
 from streams.config.logs import dict_config
 from streams.metrics import PipelineMetrics
+from streams.replay.book import ReplayBook
+from streams.replay.operations import Replays
 from streams.worker.ordering import TimestampOrder
 from streams.worker.runtime import WorkerRuntime
 from streams.config.settings import Config
@@ -72,9 +74,12 @@ def build_app(config: Config) -> faust.App:
         control = ControlPlane(runtime.loop_store, client, config.kafka, topics)
         esp = EspApi(config.esp, config.kafka, topics,
                      OneClick(config.esp, topics, runtime.metrics, runtime.output))
+        book = ReplayBook(config.kafka, topics.replays)
+        await asyncio.get_running_loop().run_in_executor(None, book.start)
+        replays = Replays(config.kafka, topics, book, runtime.loops.get)
         server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready,
                                         api_ingest(runtime.output, topics.esp_reports,
-                                                   config.esp.max_report_bytes), esp),
+                                                   config.esp.max_report_bytes), esp, replays),
                             config.api.bind, config.api.port, "worker api")
 
         async def forever() -> None:
@@ -84,6 +89,7 @@ def build_app(config: Config) -> faust.App:
         try:
             await serve_forever(server, forever)
         finally:
+            book.stop()
             await client.close()
             await runtime.stop()  # flush what the agents produced before Faust exits
 
