@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any, Callable
 
+import jsonschema
 import pytest
+import yaml
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -21,6 +24,18 @@ from tests.support.receiver import Call, Receiver
 pytestmark = [pytest.mark.kafka]
 
 TOKEN = "replay-test-token-0123456789"
+OPENAPI = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
+
+
+def conforms(method: str, path: str, answer: Any) -> Any:
+    """The answer, after checking it against docs/openapi.yaml (status and body)."""
+    spec = OPENAPI["paths"][path][method]["responses"].get(str(answer.status))
+    assert spec is not None, (method, path, answer.status, answer.body)
+    if "$ref" in spec:
+        spec = OPENAPI["components"]["responses"][spec["$ref"].split("/")[-1]]
+    schema = spec["content"]["application/json"]["schema"]
+    jsonschema.validate(answer.body, {**schema, "components": OPENAPI["components"]})
+    return answer
 
 
 def _replayed(calls: list[Call]) -> list[Call]:
@@ -107,11 +122,12 @@ def test_a_replay_redelivers_exactly_the_window_to_that_loop_marked(
         assert {k: v for k, v in body.items() if k != "replay"} == original
     # visible over the API, finished, counted
     deadline = time.monotonic() + 60
-    while (answer := w.api.call("GET", f"/replays/{rid}")).body["state"] != "done":
+    while (answer := conforms("get", "/replays/{id}", w.api.call("GET", f"/replays/{rid}"))
+           ).body["state"] != "done":
         assert time.monotonic() < deadline, answer.body
         time.sleep(0.5)
     assert answer.body["delivered"] >= len(expected) and answer.body["routed"] == len(expected)
-    listed = w.api.call("GET", "/replays").body["replays"]
+    listed = conforms("get", "/replays", w.api.call("GET", "/replays")).body["replays"]
     assert [r["id"] for r in listed] == [rid]
     status = w.project.start("replay", "status", rid, "--quiet", name="cli")
     assert status.proc.wait(60) == 0 and '"state": "done"' in status.log()
@@ -150,10 +166,11 @@ def test_cancel_stops_it_and_new_ids_and_dry_run(
                                              "until": w.until_ms, "rate_per_s": 20,
                                              "new_ids": True})
     assert answer.status == 201, answer.body
-    rid = answer.body["id"]
+    rid = conforms("post", "/replays", answer).body["id"]
     receiver.wait_for(lambda _: len(w.replayed_to("/a")) >= 15, timeout_s=120,
                       what="the first replayed calls")
-    assert w.api.call("DELETE", f"/replays/{rid}").status == 202
+    assert conforms("delete", "/replays/{id}", w.api.call("DELETE", f"/replays/{rid}")
+                    ).status == 202
     deadline = time.monotonic() + 30
     while w.api.call("GET", f"/replays/{rid}").body["state"] != "cancelled":
         assert time.monotonic() < deadline, "not cancelled within 30 s"
@@ -195,7 +212,7 @@ def test_bad_input_is_refused_naming_the_field(
     t1 = int(time.time() * 1000) + 1
 
     def refused(body: dict[str, Any], field: str, text: str) -> None:
-        answer = api.call("POST", "/replays", body)
+        answer = conforms("post", "/replays", api.call("POST", "/replays", body))
         assert answer.status == 400, answer.body
         assert answer.body["field"] == field and text in answer.body["error"], answer.body
 
@@ -221,7 +238,7 @@ def test_bad_input_is_refused_naming_the_field(
         future.result(30)
     refused({"loop": "ok", "since": t0 - 7_200_000, "until": t1}, "since", "gone")
     assert api.call("GET", "/replays").body == {"replays": []}, "nothing was started"
-    assert api.call("GET", "/replays/rp_nothing").status == 404
+    assert conforms("get", "/replays/{id}", api.call("GET", "/replays/rp_nothing")).status == 404
     cli = project.start("replay", "start", "ok", "--since", str(t1), "--until", str(t0),
                         name="cli")
     assert cli.proc.wait(60) == 1 and "until: must be later than since" in cli.log()
