@@ -22,12 +22,14 @@ from streams.kafka.topics import Topics
 from streams.replay.book import FINISHED, ReplayBook, ReplayNotFound
 from streams.replay.operations import Replays
 
-__all__ = ["replay_group", "replayer_command"]
+__all__ = ["replay_group", "replayer_command", "with_replays"]
 
 T = TypeVar("T")
 
 
-def _with_replays(config: Config, action: Callable[[Replays], T]) -> T:
+def with_replays(config: Config, action: Callable[[Replays], T]) -> T:
+    """Run ``action`` with the replay operations of ``config``'s cluster; expected problems
+    become one-line ClickExceptions."""
     topics = Topics.for_config(config)
     loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
     book = ReplayBook(config.kafka, topics.replays)
@@ -112,7 +114,7 @@ def replay_group(config: Config) -> click.Group:
             started = r.start(body)
             return _follow(r, started["id"], quiet=True) if dry_run else started
 
-        status = _with_replays(config, action)
+        status = with_replays(config, action)
         if dry_run:
             click.echo(f"dry run: {status['selected']:,} events would be sent to {loop_id} "
                        f"({status['read']:,} records read); nothing was sent", err=True)
@@ -121,20 +123,20 @@ def replay_group(config: Config) -> click.Group:
     @replay.command(name="list")
     def listing() -> None:
         """Every replay with its state and counts, oldest first."""
-        _echo({"replays": _with_replays(config, lambda r: r.list())})
+        _echo({"replays": with_replays(config, lambda r: r.list())})
 
     @replay.command(name="status")
     @click.argument("replay_id")
     @click.option("--quiet", is_flag=True, help="no progress bar, only the final status")
     def status(replay_id: str, quiet: bool) -> None:
         """Live progress (read / routed / delivered, rate, ETA) until the replay finishes."""
-        _echo(_with_replays(config, lambda r: _follow(r, replay_id, quiet)))
+        _echo(with_replays(config, lambda r: _follow(r, replay_id, quiet)))
 
     @replay.command(name="cancel")
     @click.argument("replay_id")
     def cancel(replay_id: str) -> None:
         """Stop a replay: nothing more is read, queued deliveries are dropped."""
-        _echo(_with_replays(config, lambda r: r.cancel(replay_id)))
+        _echo(with_replays(config, lambda r: r.cancel(replay_id)))
 
     return replay
 

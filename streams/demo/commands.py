@@ -53,4 +53,27 @@ def demo_group(config: Config) -> click.Group:
                             secret.reveal().encode() if secret is not None else None)
         click.echo(f"[producer] sent {sent} events")
 
+    @demo.command(name="replay")
+    @click.option("--since", type=int, required=True, help="Unix ms: the demo's start")
+    @click.option("--after-s", default=30.0, show_default=True, help="wait this long first")
+    @click.option("--window-s", default=10.0, show_default=True,
+                  help="replay this many seconds from --since")
+    @click.option("--to", "loop_id", default="demo-opens-clicks", show_default=True)
+    def replay(since: int, after_s: float, window_s: float, loop_id: str) -> None:
+        """After a while, replay the demo's first seconds to a loop (marked REPLAY)."""
+        import time
+
+        from streams.cli.replays import with_replays
+
+        time.sleep(after_s)
+        body = {"loop": loop_id, "since": since, "until": since + int(window_s * 1000)}
+        try:
+            started = with_replays(config, lambda r: r.start(body))
+        except click.ClickException as exc:
+            click.echo(f"[demo] no replay: {exc.message}")
+            return
+        click.echo(f"[demo] replaying the first {window_s:g} s to {loop_id} as {started['id']} "
+                   f"({started['records']} records; `feedbackloops replay status "
+                   f"{started['id']}`)", err=False)
+
     return demo

@@ -146,10 +146,10 @@ def _check_retention(consumer: Consumer, marks: dict[tuple[str, int], tuple[int,
                 if low > 0 and high > low and starts[(t, p)] == low]
     if not suspects:
         return
-    oldest = {}
+    oldest: dict[tuple[str, int], int] = {}
     for msg in read_spans(consumer, [Span(tp.topic, tp.partition, tp.offset, tp.offset + 1)
                                      for tp in suspects], timeout_s):
-        oldest[(msg.topic(), msg.partition())] = msg.timestamp()[1]
+        oldest[(str(msg.topic()), int(msg.partition() or 0))] = msg.timestamp()[1]
     gaps = [(ts - since_ms, tp) for tp, ts in oldest.items() if ts > since_ms]
     if not gaps:
         return
@@ -209,8 +209,8 @@ def read_spans(consumer: Consumer, spans: list[Span], timeout_s: float = 60.0,
 def _done(consumer: Consumer, remaining: set[tuple[str, int]], where: tuple[object, object]) -> None:
     """A partition read to its end: stop fetching it (the others may take a while)."""
     if where in remaining:
-        remaining.discard(where)  # type: ignore[arg-type]
-        consumer.pause([TopicPartition(str(where[0]), int(where[1]))])  # type: ignore[call-overload]
+        remaining.discard(where)
+        consumer.pause([TopicPartition(str(where[0]), int(str(where[1])))])
 
 
 def _iso(ms: int) -> str:

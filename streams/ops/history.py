@@ -16,7 +16,7 @@ timestamp across topics — with today's state for every event the order changes
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, Generator, Mapping, NamedTuple
 
 import orjson
 
@@ -125,7 +125,7 @@ class History:
         self.counts = Counts()
 
     def read(self, window: Window, positions: Mapping[str, int] | None = None,
-             partitions: set[int] | None = None) -> Iterator[Item]:
+             partitions: set[int] | None = None) -> Generator[Item, None, None]:
         """Every record of ``window`` (of ``partitions``, default all), from
         ``positions[span.key]`` where given. Closing the iterator stops the read."""
         for partition, spans in window.by_partition().items():
@@ -142,9 +142,9 @@ class History:
             consumer = reader(self.kafka)
             try:
                 for msg in read_spans(consumer, todo, self.timeout_s, dict(positions or {})):
-                    yield self._item(msg.topic(), msg.partition(), msg.offset(),
-                                     msg.timestamp()[1], msg.key(), msg.value(), window,
-                                     profiles)
+                    yield self._item(str(msg.topic()), int(msg.partition() or 0),
+                                     int(msg.offset() or 0), msg.timestamp()[1], msg.key(),
+                                     msg.value(), window, profiles)
             finally:
                 consumer.close()
             del profiles

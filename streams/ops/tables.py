@@ -217,7 +217,7 @@ class _Parquet(_Sink):
         column is a string; otherwise null (counted in ``coerced``)."""
         if given is None:
             return None
-        out = {}
+        out: dict[str, Any] = {}
         for name, value in given.items():
             typ = self._fields.types.get(name)
             if typ is None or value is None:

@@ -144,7 +144,7 @@ class ReplayTask(threading.Thread):
         while True:
             try:
                 self.producer.produce(self.topics.replay_deliveries, encode(delivery),
-                                      delivery_key(loop_id, event))
+                                      delivery_key(delivery))
                 break
             except BufferError:
                 self.producer.poll(0.1)

@@ -29,10 +29,11 @@ def _live_run(project_factory: Callable[..., Project], receiver: Receiver,
     returns what the loop received by event id, and the window's bounds (ms)."""
     loop: dict[str, Any] = {"id": "analytics", "url": receiver.url("/live"), "trusted": True,
                             "events": ["open", "click", "bounce", "failure", "delivery",
-                                       "unsubscribe", "complaint"], "database": "db-a"}
+                                       "unsubscribe", "complaint"], "database": "db-a",
+                            "rate_per_s": 100000, "max_in_flight": 64}
     if fields is not None:
         loop["fields"] = fields
-    project = project_factory(loops=[loop], sender={"rate_per_s": 100000, "max_in_flight": 64})
+    project = project_factory(loops=[loop])
     world = DemoWorld(profiles=60, databases=("db-a", "db-b"), mailings=4, seed=5)
     for profile in world.profiles:
         project.produce(project.topics.ref_profiles, profile["id"], profile)

@@ -55,10 +55,10 @@ class World:
         self.receiver = receiver
         self.project = project_factory(
             loops=[{"id": "loop-a", "url": receiver.url("/a"), "events": ["open", "click"],
-                    "trusted": True},
+                    "trusted": True, "rate_per_s": 100000, "max_in_flight": 64},
                    {"id": "loop-b", "url": receiver.url("/b"), "events": ["open"],
-                    "trusted": True}],
-            sender={"rate_per_s": 100000, "max_in_flight": 64}, api={"tokens": [TOKEN]},
+                    "trusted": True, "rate_per_s": 100000, "max_in_flight": 64}],
+            api={"tokens": [TOKEN]},
             replay={"metrics_port": 0, "max_ahead": 100})
         p = self.project
         world = DemoWorld(profiles=30, seed=9)

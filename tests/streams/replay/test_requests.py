@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from streams.api.inputs import InputError
-from streams.replay.requests import parse_body, undeliverable_reason
+from streams.replay.requests import parse_body
 
 NOW = 1_800_000_000_000
 
@@ -40,17 +40,3 @@ def test_refusals_name_the_field(body: Any, field: str | None) -> None:
     with pytest.raises(InputError) as caught:
         parse_body(body, NOW)
     assert caught.value.field == field
-
-
-def loop(**extra: Any) -> dict[str, Any]:
-    return {"id": "lp", "url": "https://x.example/h", "status": "enabled",
-            "validation": {"validated_at": 1.0, "validated_url": "https://x.example/h"},
-            **extra}
-
-
-def test_only_enabled_validated_loops_are_deliverable() -> None:
-    assert undeliverable_reason(loop()) is None
-    assert "disabled" in (undeliverable_reason(loop(status="disabled")) or "")
-    moved = loop(url="https://y.example/h")  # validated for another URL
-    assert "validated" in (undeliverable_reason(moved) or "")
-    assert "validated" in (undeliverable_reason(loop(validation={})) or "")
