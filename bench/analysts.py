@@ -1,6 +1,13 @@
 """The analysts' scenarios: ``export`` (a window to Parquet) and ``replay`` (a replay during
 the ``latency`` scenario). Registered in :data:`bench.scenarios.SCENARIOS`; not part of ``all``.
 
+``replay``: the ``latency`` scenario twice — alone (or its result from earlier in the same
+invocation), then with a replay of H history events (default 1,000,000) to the same loop
+running through the whole measurement. The history is produced before the pipeline starts and
+the worker's group begins after it (it is history, not live traffic); a replayer process
+(``feedbackloops replayer``) reads, enriches and sends it in the replay lane. Target: the live
+p99 with the replay within 1.5x of the p99 without.
+
 ``export``: a worker loads P profiles into its table (so the changelog holds them, as in
 production) and stops; N events are produced to the raw topics; then ``feedbackloops export
 --format parquet --out DIR/`` runs as its own process. Measured: wall time of that process
@@ -17,14 +24,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .generator import Workload, produce
+from .generator import EventIds, Workload, produce
 from .harness import Options
 from .measure import MACHINE, CpuSampler
-from .pipeline import ROOT, Pipeline
+from .pipeline import ROOT, Pipeline, Proc
+from .receivers import free_port
 from .results import ScenarioResult, Target
-from .scenarios import _profiles, _wait_for_table, scenario
+from .scenarios import SCENARIOS, _one_loop, _profiles, _wait_for_table, latency_pace, scenario
 
-__all__ = ["export_scenario"]
+__all__ = ["export_scenario", "replay_scenario"]
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +144,93 @@ def _own_seconds(text: str) -> float:
         return float(json.loads(text[text.index("{"):])["seconds"])
     except (ValueError, KeyError):
         return float("nan")
+
+
+def _skip_history(pipeline: Pipeline) -> None:
+    """Commit the worker group's offsets at the raw topics' ends: the worker starts after the
+    history (as if it had delivered it live long ago)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from streams.kafka.clients import confluent_config
+
+    consumer = Consumer(confluent_config(pipeline.config.kafka, **{
+        "group.id": pipeline.config.worker.app_id, "enable.auto.commit": False}))
+    try:
+        ends = []
+        for topic in pipeline.topics.raw.values():
+            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            for p in parts:
+                high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                ends.append(TopicPartition(topic, p, high))
+        consumer.commit(offsets=ends, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+@scenario("replay", "latency with a replay of H history events to the same loop running")
+def replay_scenario(opts: Options) -> ScenarioResult:
+    from schemas.loop import Loop
+    from streams.kafka.loopstore import parse_loop
+    from streams.kafka.registry import CompactedView
+    from streams.replay.book import ReplayBook
+    from streams.replay.operations import Replays
+
+    baseline = opts.earlier.get("latency") or SCENARIOS["latency"].run(opts)
+    history = opts.pick(opts.events, 1_000_000, 50_000)
+    rate, source, duration_s = latency_pace(opts)
+    state: dict[str, object] = {}
+
+    def prepare(pipeline: Pipeline, result: ScenarioResult) -> None:
+        past = Workload(pipeline.topics, history, _profiles(opts), seed=11, ids=EventIds())
+        state["since_ms"] = int(time.time() * 1000)
+        produce(pipeline.config.kafka, past.records)
+        state["until_ms"] = int(time.time() * 1000) + 1
+        _skip_history(pipeline)
+
+    def before(pipeline: Pipeline, result: ScenarioResult) -> None:
+        port = free_port()
+        state["proc"] = pipeline._start("replayer0", ["replayer"],
+                                         FL_REPLAY_METRICS_PORT=str(port))
+
+    def during(pipeline: Pipeline, sampler: CpuSampler) -> None:
+        proc = state["proc"]
+        assert isinstance(proc, Proc)
+        sampler.watch("replayer", proc.pid)
+        book = ReplayBook(pipeline.config.kafka, pipeline.topics.replays).start(60)
+        state["book"] = book
+        loops: CompactedView[Loop] = CompactedView(pipeline.config.kafka, pipeline.topics.loops,
+                                                   parse_loop).start(60)
+        replays = Replays(pipeline.config.kafka, pipeline.topics, book, loops.get)
+        started = replays.start({"loop": "bench", "since": state["since_ms"],
+                                 "until": state["until_ms"]})
+        loops.stop()
+        state["id"] = started["id"]
+        deadline = time.monotonic() + 120
+        while book.status(started["id"])["delivered"] == 0:  # the lane is sending
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the replay did not start sending within 120 s; see "
+                                   f"{pipeline.dir}/replayer0.log")
+            time.sleep(0.5)
+
+    try:
+        result = _one_loop(opts, "replay", int(rate * duration_s), ceilings=False,
+                           mode="paced", rate_per_s=rate, prepare=prepare, before=before,
+                           during=during)
+    finally:
+        proc = state.get("proc")
+        if isinstance(proc, Proc):
+            proc.stop()
+    book = state.get("book")
+    if isinstance(book, ReplayBook):
+        status = book.status(str(state["id"]))
+        book.stop()
+        result.extra["replay"] = {k: status[k] for k in ("id", "state", "records", "read",
+                                                         "routed", "delivered", "failed")}
+        result.notes.append(f"replay of {history:,} history events: {status['delivered']:,} "
+                            f"delivered, {status['read']:,} read when the live run ended")
+    base_p99 = baseline.latency_ms.get("p99", float("nan"))
+    result.extra.update(rate_per_s=round(rate, 1), rate_source=source, duration_s=duration_s,
+                        baseline_p99_ms=base_p99, history=history)
+    result.targets.append(Target("live p99 with a replay running / without", 1.5, "<=",
+                                 result.latency_ms.get("p99", float("nan")) / base_p99))
+    return result

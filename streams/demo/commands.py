@@ -54,26 +54,15 @@ def demo_group(config: Config) -> click.Group:
         click.echo(f"[producer] sent {sent} events")
 
     @demo.command(name="replay")
-    @click.option("--since", type=int, required=True, help="Unix ms: the demo's start")
-    @click.option("--after-s", default=30.0, show_default=True, help="wait this long first")
+    @click.option("--after-s", default=30.0, show_default=True,
+                  help="start the replay this long after the first demo event")
     @click.option("--window-s", default=10.0, show_default=True,
-                  help="replay this many seconds from --since")
+                  help="replay this many seconds from the first demo event on")
     @click.option("--to", "loop_id", default="demo-opens-clicks", show_default=True)
-    def replay(since: int, after_s: float, window_s: float, loop_id: str) -> None:
-        """After a while, replay the demo's first seconds to a loop (marked REPLAY)."""
-        import time
+    def replay(after_s: float, window_s: float, loop_id: str) -> None:
+        """Once the demo runs, replay its first seconds to a loop (the receiver marks REPLAY)."""
+        from streams.demo.producer import replay_demo_start
 
-        from streams.cli.replays import with_replays
-
-        time.sleep(after_s)
-        body = {"loop": loop_id, "since": since, "until": since + int(window_s * 1000)}
-        try:
-            started = with_replays(config, lambda r: r.start(body))
-        except click.ClickException as exc:
-            click.echo(f"[demo] no replay: {exc.message}")
-            return
-        click.echo(f"[demo] replaying the first {window_s:g} s to {loop_id} as {started['id']} "
-                   f"({started['records']} records; `feedbackloops replay status "
-                   f"{started['id']}`)", err=False)
+        replay_demo_start(config, after_s, window_s, loop_id)
 
     return demo

@@ -44,15 +44,13 @@ def run_demo(config_path: str, receiver_port: int, rate_per_s: float, manage_bro
                        stdout=subprocess.DEVNULL)
         print("[demo] topics ready; starting receiver, worker, sender, replayer and producer "
               "(Ctrl-C stops all)", flush=True)
-        since_ms = int(time.time() * 1000)
         for name, args in [
             ("receiver", ["demo", "receiver", "--port", str(receiver_port)]),
             ("worker", ["worker", "-l", "warn"]),
             ("sender", ["sender"]),
             ("replayer", ["replayer"]),
             ("producer", ["demo", "produce", "--rate", str(rate_per_s)]),
-            ("replay", ["demo", "replay", "--since", str(since_ms), "--after-s", "30",
-                        "--window-s", "10"]),
+            ("replay", ["demo", "replay", "--after-s", "30", "--window-s", "10"]),
         ]:
             children.append((name, subprocess.Popen([*base, *args], env=env,
                                                     start_new_session=True)))
