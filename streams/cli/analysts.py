@@ -7,7 +7,7 @@ are one line and exit status 1.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import click
 
@@ -21,7 +21,24 @@ from streams.kafka.window import Window, WindowError
 from streams.ops.history import Selection
 from streams.ops.moments import MomentError, parse_moment
 
-__all__ = ["export_command", "moment", "split_types", "tags_view"]
+__all__ = ["export_command", "moment", "split_types", "tags_view", "window_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def window_options(command: F) -> F:
+    """``--since``, ``--until``, ``--types``, ``--database``, ``--collection``: the window and
+    the filters export and replay share."""
+    for option in reversed([
+        click.option("--since", required=True,
+                     help="from this record time, inclusive: ISO 8601, or an age like 6h, 2d"),
+        click.option("--until", help="to this record time, exclusive (default: now)"),
+        click.option("--types", help="only these event types, comma-separated (open,click)"),
+        click.option("--database", help="only events of this database"),
+        click.option("--collection", help="only events of this collection"),
+    ]):
+        command = option(command)
+    return command
 
 
 def moment(value: str | None, option: str, default: int | None = None) -> int:
@@ -75,12 +92,7 @@ def _loop(config: Config, loop_id: str) -> Loop:
 
 def export_command(config: Config) -> click.Command:
     @click.command(name="export")
-    @click.option("--since", required=True,
-                  help="from this record time, inclusive: ISO 8601, or an age like 6h, 2d")
-    @click.option("--until", help="to this record time, exclusive (default: now)")
-    @click.option("--types", help="only these event types, comma-separated (open,click)")
-    @click.option("--database", help="only events of this database")
-    @click.option("--collection", help="only events of this collection")
+    @window_options
     @click.option("--scope", "loop_id", metavar="LOOP_ID",
                   help="only what this loop receives: its events, database, collection and "
                        "field selection")

@@ -15,6 +15,7 @@ import click
 from schemas.loop import Loop
 
 from streams.api.inputs import InputError
+from streams.cli.analysts import window_options
 from streams.config.settings import Config
 from streams.kafka.loopstore import parse_loop
 from streams.kafka.registry import CompactedView
@@ -86,12 +87,7 @@ def replay_group(config: Config) -> click.Group:
 
     @replay.command(name="start")
     @click.argument("loop_id")
-    @click.option("--since", required=True,
-                  help="from this record time, inclusive: ISO 8601, or an age like 6h, 2d")
-    @click.option("--until", help="to this record time, exclusive (default: now)")
-    @click.option("--types", help="only these event types, comma-separated (open,click)")
-    @click.option("--database", help="only events of this database")
-    @click.option("--collection", help="only events of this collection")
+    @window_options
     @click.option("--rate", type=float, help="at most this many deliveries per second")
     @click.option("--new-ids", is_flag=True,
                   help="fresh webhook-ids (a backfill into a new store); default: the "

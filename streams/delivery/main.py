@@ -21,17 +21,16 @@ from streams.config.settings import Config
 from streams.kafka.topics import Topics
 from streams.delivery.service import SenderService, retry_schedule
 
-__all__ = ["run_sender"]
+__all__ = ["run_sender", "start_service"]
 
 log = logging.getLogger(__name__)
 
 
-async def _main(config: Config) -> None:
-    topics = Topics.for_config(config)
-    metrics = PipelineMetrics.shared()
-    loop = asyncio.get_running_loop()
-    loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
-    await loop.run_in_executor(None, loops.start)
+async def start_service(config: Config, topics: Topics, loops: CompactedView[Loop],
+                        lane: str = "live", replays: Any = None
+                        ) -> tuple[SenderService, HttpClient, Output]:
+    """A sender service of ``lane`` with its HTTP client and producer started (the caller
+    closes both after ``run``); shared by the sender and the replayer."""
     output = Output(config.kafka)
     output.start()
     client = HttpClient(SsrfPolicy(config.security.allow_networks),
@@ -41,8 +40,19 @@ async def _main(config: Config) -> None:
     dispatcher = Dispatcher(client, schedule=retry_schedule(config),
                             failure_threshold=s.breaker_failures, open_s=s.breaker_open_s,
                             max_open_s=max(600.0, s.breaker_open_s))
-    service = SenderService(config, topics, metrics, dispatcher, loops,
-                            LoopStore(config.kafka, topics.loops, loops), output)
+    service = SenderService(config, topics, PipelineMetrics.shared(), dispatcher, loops,
+                            LoopStore(config.kafka, topics.loops, loops), output, lane=lane,
+                            replays=replays)
+    return service, client, output
+
+
+async def _main(config: Config) -> None:
+    topics = Topics.for_config(config)
+    loop = asyncio.get_running_loop()
+    loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
+    await loop.run_in_executor(None, loops.start)
+    service, client, output = await start_service(config, topics, loops)
+    s = config.sender
     server = HttpServer(health_app(lambda: service.ready), s.metrics_bind, s.metrics_port,
                         "sender metrics")
     await server.start()

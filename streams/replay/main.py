@@ -18,19 +18,14 @@ from typing import Any
 
 from schemas.loop import Loop
 from schemas.validation import parse_tags
-from senders.client import HttpClient
-from senders.engine import Dispatcher
-from senders.ssrf import SsrfPolicy
 
 from streams.api.server import HttpServer, health_app
 from streams.config.logs import setup as setup_logging
 from streams.config.settings import Config
-from streams.delivery.service import SenderService, retry_schedule
-from streams.kafka.loopstore import LoopStore, parse_loop
-from streams.kafka.output import Output
+from streams.delivery.main import start_service
+from streams.kafka.loopstore import parse_loop
 from streams.kafka.registry import CompactedView
 from streams.kafka.topics import Topics
-from streams.metrics import PipelineMetrics
 from streams.replay.book import ReplayBook
 from streams.replay.runner import Replayer
 
@@ -47,18 +42,8 @@ async def _main(config: Config) -> None:
     book = ReplayBook(config.kafka, topics.replays)
     for view in (loops, tags, book):
         await loop.run_in_executor(None, view.start)
-    output = Output(config.kafka)
-    output.start()
-    client = HttpClient(SsrfPolicy(config.security.allow_networks),
-                        limit=config.sender.process_max_in_flight)
-    await client.start()
-    s = config.sender
-    dispatcher = Dispatcher(client, schedule=retry_schedule(config),
-                            failure_threshold=s.breaker_failures, open_s=s.breaker_open_s,
-                            max_open_s=max(600.0, s.breaker_open_s))
-    lane = SenderService(config, topics, PipelineMetrics.shared(), dispatcher, loops,
-                         LoopStore(config.kafka, topics.loops, loops), output, lane="replay",
-                         replays=book)
+    lane, client, output = await start_service(config, topics, loops, lane="replay",
+                                               replays=book)
     replayer = Replayer(config, topics, book, tags, loops)
     runner = threading.Thread(target=replayer.run, name="replayer", daemon=True)
     runner.start()
