@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import time
 from typing import Any, Final
 
@@ -66,6 +67,9 @@ class ReplayBook:
         self._conf = producer_config(kafka, **{"linger.ms": 0})
         self._producer: Producer | None = None
         self._partitions = 0
+        # runner threads and the lane write through one producer: one write at a time, so
+        # each waits for its own acknowledgement
+        self._writing = threading.Lock()
 
     def start(self, wait_ready_s: float | None = 30.0) -> "ReplayBook":
         self.view.start(wait_ready_s)
@@ -130,6 +134,13 @@ class ReplayBook:
     def put(self, replay_id: str, suffix: str, doc: dict[str, Any] | None,
             timeout_s: float = 10.0, wait: bool = True) -> None:
         """Write ``doc`` (None: tombstone) under ``<id><suffix>`` in the replay's partition."""
+        with self._writing:
+            where = self._write(replay_id, suffix, doc, timeout_s)
+        if wait and not self.view.wait_for(*where, timeout_s=timeout_s):
+            raise TimeoutError(f"{self.topic}: write not visible within {timeout_s:g}s")
+
+    def _write(self, replay_id: str, suffix: str, doc: dict[str, Any] | None,
+               timeout_s: float) -> tuple[int, int]:
         if self._producer is None:
             self._producer = Producer(self._conf)
             meta = self._producer.list_topics(self.topic, timeout=timeout_s).topics[self.topic]
@@ -151,8 +162,7 @@ class ReplayBook:
         if errors or not where:
             raise RuntimeError(f"{self.topic}: write of {replay_id}{suffix} failed: "
                                f"{errors[0] if errors else 'not acknowledged'}")
-        if wait and not self.view.wait_for(*where[0], timeout_s=timeout_s):
-            raise TimeoutError(f"{self.topic}: write not visible within {timeout_s:g}s")
+        return where[0]
 
     async def put_async(self, replay_id: str, suffix: str, doc: dict[str, Any] | None) -> None:
         await asyncio.get_running_loop().run_in_executor(

@@ -103,6 +103,9 @@ class World:
 def test_a_replay_redelivers_exactly_the_window_to_that_loop_marked(
         project_factory: Callable[..., Project], receiver: Receiver) -> None:
     w = World(project_factory, receiver)
+    # the first replayed calls fail: they wait in a retry tier, the live sender hands them
+    # back, and the replay lane sends them again (marked, same webhook-id)
+    receiver.behave("/a", statuses=[503, 503, 503])
     started = w.start()
     rid = started["id"]
     assert started["loop_id"] == "loop-a" and started["records"] == len(w.window)
@@ -112,6 +115,7 @@ def test_a_replay_redelivers_exactly_the_window_to_that_loop_marked(
     time.sleep(2.0)  # anything beyond the window would arrive now
     calls = w.replayed_to("/a")
     assert {events_of(c)[0]["event_id"] for c in calls} == expected
+    assert len(calls) == len(expected) + 3, "three retried, nothing else twice"
     assert not w.replayed_to("/b"), "a replay goes to its loop only"
     for call in calls:
         body = events_of(call)[0]
@@ -169,6 +173,8 @@ def test_cancel_stops_it_and_new_ids_and_dry_run(
     rid = conforms("post", "/replays", answer).body["id"]
     receiver.wait_for(lambda _: len(w.replayed_to("/a")) >= 15, timeout_s=120,
                       what="the first replayed calls")
+    listed = w.project.start("replay", "list", name="cli")  # started over the API, seen here
+    assert listed.proc.wait(60) == 0 and rid in listed.log()
     assert conforms("delete", "/replays/{id}", w.api.call("DELETE", f"/replays/{rid}")
                     ).status == 202
     deadline = time.monotonic() + 30
