@@ -10,8 +10,10 @@ p99 with the replay within 1.5x of the p99 without.
 
 ``export``: a worker loads P profiles into its table (so the changelog holds them, as in
 production) and stops; N events are produced to the raw topics; then ``feedbackloops export
---format parquet --out DIR/`` runs as its own process. Measured: wall time of that process
-(start-up included) and the export's own time, its CPU, its peak RSS (``wait4``), and that the
+--format parquet --out DIR/`` runs as its own process (``--jobs``: its default, one process per
+core up to 4). Measured: wall time (start-up included) and the export's own time, CPU (``wait4``:
+its processes together), peak RSS of each of its processes and of all together (sampled every
+0.2 s: ``ru_maxrss`` would count the benchmark's own memory from before ``exec``), and that the
 files hold N rows.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -26,7 +29,7 @@ import pyarrow.parquet as pq
 
 from .generator import EventIds, Workload, produce
 from .harness import Options
-from .measure import MACHINE, CpuSampler
+from .measure import MACHINE, CpuSampler, _children, rss_mib
 from .pipeline import ROOT, Pipeline, Proc
 from .receivers import free_port
 from .results import ScenarioResult, Target
@@ -95,7 +98,9 @@ def export_scenario(opts: Options) -> ScenarioResult:
                                "--format", "parquet", "--out", f"{out}/", "--quiet"),
                 cwd=ROOT, env=pipeline._env(), stdout=log_file, stderr=subprocess.STDOUT)
             sampler.watch("export", proc.pid)
+            rss = _RssPeaks(proc.pid).start()
             _pid, status, usage = os.wait4(proc.pid, 0)
+            rss.stop()
         t1 = time.time()
         proc.returncode = os.waitstatus_to_exitcode(status)
         sampler.sample()
@@ -116,8 +121,10 @@ def export_scenario(opts: Options) -> ScenarioResult:
         result.cpu_s.update(broker=round(broker, 2), machine=round(machine, 2),
                             others=round(max(0.0, machine - cpu - broker), 2))
         result.cpu_s_per_10k = round(cpu / n * 10_000, 3)
-        peak = usage.ru_maxrss / 1024
+        peak = rss.peak_one
         result.peak_rss_mib["export"] = round(peak, 1)
+        result.peak_rss_mib["export (all processes)"] = round(rss.peak_sum, 1)
+        result.extra["jobs"] = max(1, rss.processes - 1) if rss.processes > 1 else 1
         result.extra.update(profiles=profiles, wall_s=round(wall_s, 2),
                             export_own_s=round(own_s, 2), files=len(list(out.rglob("*.parquet"))),
                             bytes=sum(p.stat().st_size for p in out.rglob("*.parquet")),
@@ -125,7 +132,10 @@ def export_scenario(opts: Options) -> ScenarioResult:
         result.notes.append("ev/s = events / wall time of the export process (start-up "
                             "included); drain/s = events / the export's own time")
         result.targets.append(Target("export to Parquet", 50_000, ">=", result.per_s, " ev/s"))
-        result.targets.append(Target("export peak RSS", 300, "<=", peak * 1.048576, " MB"))
+        result.targets.append(Target("export peak RSS (largest process)", 300, "<=",
+                                     peak * 1.048576, " MB",
+                                     f"all {result.extra.get('jobs', 1)} together: "
+                                     f"{rss.peak_sum * 1.048576:,.0f} MB"))
     finally:
         pipeline.stop()
         sampler.stop()
@@ -135,6 +145,41 @@ def export_scenario(opts: Options) -> ScenarioResult:
             except Exception as exc:  # a cleanup failure must not hide the result
                 log.warning("could not delete the topics of export: %s", exc)
     return result
+
+
+class _RssPeaks:
+    """Peak RSS (MiB) of a process and its descendants, each and summed, sampled."""
+
+    def __init__(self, pid: int, interval_s: float = 0.2) -> None:
+        self.pid = pid
+        self.interval_s = interval_s
+        self.peak_one = 0.0
+        self.peak_sum = 0.0
+        self.processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "_RssPeaks":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            tree = _children()
+            pids, todo = [], [self.pid]
+            while todo:
+                pid = todo.pop()
+                pids.append(pid)
+                todo += tree.get(pid, [])
+            sizes = [rss_mib(p) for p in pids]
+            # the spawn helper (multiprocessing's resource tracker) is small; count workers
+            self.processes = max(self.processes, sum(1 for size in sizes if size > 50))
+            self.peak_one = max(self.peak_one, *sizes)
+            self.peak_sum = max(self.peak_sum, sum(sizes))
 
 
 def _own_seconds(text: str) -> float:

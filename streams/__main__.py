@@ -1,3 +1,4 @@
 from streams.cli.main import main
 
-main()
+if __name__ == "__main__":  # not when multiprocessing's spawn imports it in a child
+    main()

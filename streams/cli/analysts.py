@@ -7,6 +7,7 @@ are one line and exit status 1.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Callable, TypeVar
 
 import click
@@ -100,10 +101,13 @@ def export_command(config: Config) -> click.Command:
                   required=True)
     @click.option("--out", required=True,
                   help="a file, or a folder (existing or ending in /) for date partitions")
+    @click.option("--jobs", type=click.IntRange(1, 64), default=min(4, os.cpu_count() or 1),
+                  show_default=True,
+                  help="processes (a folder --out only; each takes a share of the partitions)")
     @click.option("--quiet", is_flag=True, help="no progress bar")
     def export_(since: str, until: str | None, types: str | None, database: str | None,
                 collection: str | None, loop_id: str | None, fmt: str, out: str,
-                quiet: bool) -> None:
+                jobs: int, quiet: bool) -> None:
         """Write the enriched events of a time window to JSON lines, CSV or Parquet.
 
         Events are enriched as the live path does, with today's profile and tag state
@@ -131,7 +135,7 @@ def export_command(config: Config) -> click.Command:
                 report = export(config.kafka, Topics.for_config(config), tags, selection,
                                 since_ms, until_ms, fmt, out,
                                 progress=lambda n: bar.update(task, completed=n),
-                                on_plan=planned)
+                                on_plan=planned, jobs=jobs)
         except WindowError as exc:
             raise click.ClickException(f"--{exc.field}: {exc.problem}") from None
         finally:

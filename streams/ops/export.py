@@ -11,9 +11,15 @@ changelog partition of profiles is held at a time (about its share of the profil
 few hundred bytes per profile). Before writing CSV or Parquet, the field names and types of the
 ``fields`` columns are collected from the changelog partitions and the window's profile edits
 (a second, value-free read of the changelog), so every file of an export has one schema.
+
+``jobs`` > 1 (folders only) splits the window's partitions over that many processes (spawned,
+each with its own consumers and its own ``part-<n>`` files): the work is CPU-bound Python, so
+this is how an export uses more than one core. Each process holds its own buffers.
 """
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +32,7 @@ from streams.kafka.changelog import FieldTypes, scan_field_types
 from streams.kafka.topics import Topics
 from streams.kafka.window import Window, plan_window, read_spans, reader
 from streams.ops.history import History, Selection
-from streams.ops.tables import FieldColumns, open_sink
+from streams.ops.tables import FieldColumns, is_folder, open_sink
 from streams.worker.enrichment import TagLookup
 
 __all__ = ["ExportReport", "export", "field_columns"]
@@ -94,7 +100,7 @@ def _add_edit_fields(types: FieldTypes, value: bytes | None) -> None:
 def export(kafka: KafkaConfig, topics: Topics, tags: TagLookup, selection: Selection,
            since_ms: int, until_ms: int, fmt: str, out: str | Path,
            progress: Progress | None = None, on_plan: Callable[[Window], None] | None = None,
-           timeout_s: float = 60.0) -> ExportReport:
+           timeout_s: float = 60.0, jobs: int = 1) -> ExportReport:
     """Write the window's selected, enriched events to ``out`` (see the module docstring).
     ``on_plan`` sees the window before reading starts (for a progress bar's total)."""
     started = time.monotonic()
@@ -103,22 +109,103 @@ def export(kafka: KafkaConfig, topics: Topics, tags: TagLookup, selection: Selec
         on_plan(window)
     columns = (field_columns(kafka, topics, window, selection, timeout_s) if fmt != "jsonl"
                else FieldColumns({}))
-    sink = open_sink(out, fmt, columns)
-    history = History(kafka, topics, tags, selection, timeout_s=timeout_s)
+    partitions = sorted(window.by_partition())
+    jobs = max(1, min(jobs, len(partitions))) if is_folder(out) else 1
+    if jobs == 1:
+        parts = [_export_part(kafka, topics, tags, selection, window, None, fmt, out, columns,
+                              0, progress, timeout_s)]
+    else:
+        shares = [set(partitions[i::jobs]) for i in range(jobs)]
+        parts = _in_processes(kafka, topics, {k: v for k, v in _items(tags)}, selection,
+                              window, shares, fmt, out, columns, progress, timeout_s)
     report = ExportReport(fmt, since_ms, until_ms, window_records=window.records)
+    for part in parts:
+        report.rows += part["rows"]
+        report.files += part["files"]
+        report.coerced += part["coerced"]
+        for key, value in part["counts"].items():
+            if isinstance(value, dict):
+                merged = report.counts.setdefault(key, {})
+                for k, v in value.items():
+                    merged[k] = merged.get(k, 0) + v
+            else:
+                report.counts[key] = report.counts.get(key, 0) + value
+    if progress is not None:
+        progress(report.counts.get("read", 0))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _items(tags: TagLookup) -> list[tuple[str, Any]]:
+    items = getattr(tags, "items", None)
+    return list(items()) if callable(items) else []
+
+
+def _export_part(kafka: KafkaConfig, topics: Topics, tags: TagLookup, selection: Selection,
+                 window: Window, partitions: set[int] | None, fmt: str, out: str | Path,
+                 columns: FieldColumns, part: int, progress: Progress | None,
+                 timeout_s: float) -> dict[str, Any]:
+    """One process's share of an export (``partitions``; None: all) into ``part-<part>``."""
+    sink = open_sink(out, fmt, columns, part)
+    history = History(kafka, topics, tags, selection, timeout_s=timeout_s)
     try:
-        for n, item in enumerate(history.read(window), 1):
+        for n, item in enumerate(history.read(window, partitions=partitions), 1):
             if item.payload is not None:
                 sink.add(item.payload)
             if progress is not None and n % PROGRESS_EVERY == 0:
                 progress(n)
     finally:
         sink.close()
-    if progress is not None:
-        progress(history.counts.read)
-    report.rows = sink.rows
-    report.files = [str(p) for p in sink.files]
-    report.counts = history.counts.as_dict()
-    report.coerced = sink.coerced
-    report.seconds = time.monotonic() - started
-    return report
+    return {"rows": sink.rows, "files": [str(p) for p in sink.files],
+            "counts": history.counts.as_dict(), "coerced": sink.coerced}
+
+
+def _child(results: Any, kafka: KafkaConfig, topics: Topics, tags: dict[str, Any],
+           selection: Selection, window: Window, partitions: set[int], fmt: str,
+           out: str | Path, columns: FieldColumns, part: int, timeout_s: float) -> None:
+    try:
+        done = _export_part(kafka, topics, tags, selection, window, partitions, fmt, out,
+                            columns, part, lambda n: results.put(("read", part, n)), timeout_s)
+        results.put(("done", part, done))
+    except BaseException as exc:  # the parent reports it and fails the export
+        results.put(("error", part, f"{type(exc).__name__}: {exc}"))
+
+
+def _in_processes(kafka: KafkaConfig, topics: Topics, tags: dict[str, Any],
+                  selection: Selection, window: Window, shares: list[set[int]], fmt: str,
+                  out: str | Path, columns: FieldColumns, progress: Progress | None,
+                  timeout_s: float) -> list[dict[str, Any]]:
+    # spawn, not fork: the parent runs librdkafka threads, which do not survive a fork
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_child, name=f"export-{i}", daemon=True,
+                         args=(results, kafka, topics, tags, selection, window, share, fmt, out,
+                               columns, i, timeout_s))
+             for i, share in enumerate(shares)]
+    for proc in procs:
+        proc.start()
+    read = [0] * len(procs)
+    done: dict[int, dict[str, Any]] = {}
+    try:
+        while len(done) < len(procs):
+            try:
+                kind, part, value = results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [p.name for i, p in enumerate(procs) if i not in done and not p.is_alive()]
+                if dead and results.empty():
+                    raise RuntimeError(f"export process {dead[0]} ended without a result")
+                continue
+            if kind == "error":
+                raise RuntimeError(f"export process {part}: {value}")
+            if kind == "read":
+                read[part] = value
+                if progress is not None:
+                    progress(sum(read))
+            else:
+                done[part] = value
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(10)
+    return [done[i] for i in range(len(procs))]

@@ -18,7 +18,8 @@ Columns are the delivered payload's keys (:data:`COLUMNS`, derived from
 - everything else: strings. A key a payload lacks is null (empty in CSV).
 
 Layout: ``--out`` naming a file gets one file; naming a folder (existing, or ending in ``/``)
-gets Hive-style partitions by the event's UTC date, ``date=YYYY-MM-DD/part-00000.<ext>``,
+gets Hive-style partitions by the event's UTC date, ``date=YYYY-MM-DD/part-<n>.<ext>`` (one
+part per export process),
 which pandas, pyarrow, DuckDB and Spark read as a ``date`` column without being told.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pyarrow.parquet as pq
 
 from enrichers.enrich import EVENT_FIELDS
 
-__all__ = ["COLUMNS", "FORMATS", "FieldColumns", "TableSink", "open_sink"]
+__all__ = ["COLUMNS", "FORMATS", "FieldColumns", "TableSink", "is_folder", "open_sink"]
 
 FORMATS: Final = ("jsonl", "csv", "parquet")
 _TIMES: Final = frozenset({"timestamp", "created", "modified"})
@@ -244,13 +245,15 @@ class TableSink:
     wrote. The payloads given to :meth:`add` are the sink's: the Parquet writer changes them
     in place."""
 
-    def __init__(self, out: Path, fmt: str, fields: FieldColumns, by_date: bool) -> None:
+    def __init__(self, out: Path, fmt: str, fields: FieldColumns, by_date: bool,
+                 part: int = 0) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"format: one of {', '.join(FORMATS)}, got {fmt!r}")
         self.out = out
         self.fmt = fmt
         self.fields = fields
         self.by_date = by_date
+        self.part = part
         self.files: list[Path] = []
         self.rows = 0
         self._sinks: dict[str, _Sink] = {}
@@ -292,7 +295,7 @@ class TableSink:
             if self.by_date:
                 folder = self.out / f"date={part}"
                 folder.mkdir(parents=True, exist_ok=True)
-                path = folder / f"part-00000.{self.fmt}"
+                path = folder / f"part-{self.part:05d}.{self.fmt}"
             else:
                 self.out.parent.mkdir(parents=True, exist_ok=True)
                 path = self.out
@@ -320,10 +323,13 @@ def _open(path: Path, fmt: str, fields: FieldColumns) -> _Sink:
     return opener[fmt]()
 
 
-def open_sink(out: str | Path, fmt: str, fields: FieldColumns) -> TableSink:
-    """A sink for ``out``: a folder (existing, or written with a trailing ``/``) is
-    partitioned by date, anything else is one file."""
+def is_folder(out: str | Path) -> bool:
+    """Whether ``out`` names a folder (existing, or written with a trailing ``/``)."""
     text = str(out)
-    path = Path(text)
-    by_date = text.endswith(("/", "\\")) or path.is_dir()
-    return TableSink(path, fmt, fields, by_date)
+    return text.endswith(("/", "\\")) or Path(text).is_dir()
+
+
+def open_sink(out: str | Path, fmt: str, fields: FieldColumns, part: int = 0) -> TableSink:
+    """A sink for ``out``: a folder is partitioned by date (files ``part-<part>``), anything
+    else is one file."""
+    return TableSink(Path(str(out)), fmt, fields, is_folder(out), part)
