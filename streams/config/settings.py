@@ -191,7 +191,10 @@ class ReplayConfig:
     share: float = 0.25
     #: OS scheduling priority of the replayer (``nice``; 0..19): on shared cores the live
     #: worker and sender run first
-    nice: int = 10
+    nice: int = 19
+    #: replays wait while the live pipeline is more than this many records behind (raw
+    #: records the workers and deliveries the senders have not committed)
+    pause_backlog: int = 2000
     #: deliveries a replay may route ahead of what its lane has finished; the reader waits
     #: beyond that (bounds the backlog a cancel leaves behind)
     max_ahead: int = 10000
@@ -201,6 +204,8 @@ class ReplayConfig:
             raise ValueError(f"share: must be in (0, 1], got {self.share:g}")
         if not 0 <= self.nice <= 19:
             raise ValueError(f"nice: must be 0..19, got {self.nice}")
+        if self.pause_backlog < 100:
+            raise ValueError(f"pause_backlog: must be >= 100, got {self.pause_backlog}")
         if self.max_ahead < 100:
             raise ValueError(f"max_ahead: must be >= 100, got {self.max_ahead}")
         if not 0 <= self.metrics_port <= 65535:

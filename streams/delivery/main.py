@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
+from typing import Any, Callable
 
 from schemas.loop import Loop
 from senders.client import HttpClient
@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 async def start_service(config: Config, topics: Topics, loops: CompactedView[Loop],
-                        lane: str = "live", replays: Any = None
+                        lane: str = "live", replays: Any = None,
+                        hold: Callable[[], bool] | None = None
                         ) -> tuple[SenderService, HttpClient, Output]:
     """A sender service of ``lane`` with its HTTP client and producer started (the caller
     closes both after ``run``); shared by the sender and the replayer."""
@@ -42,7 +43,7 @@ async def start_service(config: Config, topics: Topics, loops: CompactedView[Loo
                             max_open_s=max(600.0, s.breaker_open_s))
     service = SenderService(config, topics, PipelineMetrics.shared(), dispatcher, loops,
                             LoopStore(config.kafka, topics.loops, loops), output, lane=lane,
-                            replays=replays)
+                            replays=replays, hold=hold)
     return service, client, output
 
 

@@ -81,12 +81,14 @@ class SenderService:
     def __init__(self, config: Config, topics: Topics, metrics: PipelineMetrics,
                  dispatcher: Dispatcher, loops: CompactedView[Loop],
                  loop_store: LoopStore, output: Output, lane: str = "live",
-                 replays: Any = None) -> None:
+                 replays: Any = None, hold: Callable[[], bool] | None = None) -> None:
         self.config = config
         #: "live" or "replay" (see the module docstring); ``replays`` is the replay lane's
         #: :class:`streams.replay.book.ReplayBook` (cancels, counts)
         self.lane = lane
         self.replays = replays
+        #: while it returns True no new record is read (the replay lane: live has a backlog)
+        self._hold = hold
         self._lane_share = 1.0 if lane == "live" else config.replay.share
         #: replay id -> outcome -> count, written to fl.replays by the replay lane
         self.replay_counts: dict[str, dict[str, int]] = {}
@@ -154,6 +156,8 @@ class SenderService:
             max_active = self.config.sender.process_max_in_flight * ACTIVE_PER_SLOT
             while not self._stopping.is_set():
                 room = max_active - self._active
+                if self._hold is not None and self._hold():
+                    room = 0
                 if room <= 0:  # enough work started: let it finish before reading more
                     await asyncio.sleep(0.005)
                     msgs = []

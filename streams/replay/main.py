@@ -27,6 +27,7 @@ from streams.kafka.loopstore import parse_loop
 from streams.kafka.registry import CompactedView
 from streams.kafka.topics import Topics
 from streams.replay.book import ReplayBook
+from streams.replay.gate import LiveBacklog
 from streams.replay.runner import Replayer
 
 __all__ = ["run_replayer"]
@@ -42,9 +43,10 @@ async def _main(config: Config) -> None:
     book = ReplayBook(config.kafka, topics.replays)
     for view in (loops, tags, book):
         await loop.run_in_executor(None, view.start)
+    gate = LiveBacklog(config, topics).start()
     lane, client, output = await start_service(config, topics, loops, lane="replay",
-                                               replays=book)
-    replayer = Replayer(config, topics, book, tags, loops)
+                                               replays=book, hold=lambda: gate.paused)
+    replayer = Replayer(config, topics, book, tags, loops, gate)
     runner = threading.Thread(target=replayer.run, name="replayer", daemon=True)
     runner.start()
     r = config.replay
@@ -66,6 +68,7 @@ async def _main(config: Config) -> None:
         await server.stop()
         await client.close()
         await output.close()
+        gate.stop()
         for view in (loops, tags, book):
             view.stop()
 

@@ -34,6 +34,7 @@ from streams.kafka.topics import Topics
 from streams.kafka.window import Span, Window
 from streams.ops.history import History, Selection
 from streams.replay.book import ReplayBook, replay_partition
+from streams.replay.gate import LiveBacklog
 from streams.worker.enrichment import TagLookup
 
 __all__ = ["ReplayTask", "Replayer"]
@@ -50,7 +51,7 @@ class ReplayTask(threading.Thread):
 
     def __init__(self, config: Config, topics: Topics, book: ReplayBook, tags: TagLookup,
                  loops: CompactedView[Loop], producer: Producer,
-                 request: dict[str, Any]) -> None:
+                 request: dict[str, Any], gate: LiveBacklog | None = None) -> None:
         super().__init__(name=f"replay:{request['id']}", daemon=True)
         self.config = config
         self.topics = topics
@@ -59,6 +60,7 @@ class ReplayTask(threading.Thread):
         self.loops = loops
         self.producer = producer
         self.request = request
+        self.gate = gate
         self.id: str = request["id"]
         self._halt = threading.Event()
         self._cancel = threading.Event()
@@ -115,6 +117,7 @@ class ReplayTask(threading.Thread):
                 if item.event is not None:
                     self.counts["selected"] += 1
                     if not dry:
+                        self._wait_for_live()
                         self._route(loop.id, item.event, item.payload or {}, item.timestamp_ms,
                                     bool(r.get("new_ids")))
                         paced += 1
@@ -151,6 +154,11 @@ class ReplayTask(threading.Thread):
         self.producer.poll(0)
         self.counts["routed"] += 1
 
+    def _wait_for_live(self) -> None:
+        """Hold the reader while the live pipeline has a backlog (see streams.replay.gate)."""
+        while self.gate is not None and self.gate.paused and not self.stopping:
+            time.sleep(0.2)
+
     def _wait_for_lane(self) -> None:
         """Hold the reader while the lane is ``max_ahead`` deliveries behind (the lane's
         count only grows, so the last one read is enough until the limit is reached)."""
@@ -175,8 +183,9 @@ class Replayer:
     """Owns ``fl.replays`` partitions through a consumer group and runs their replays."""
 
     def __init__(self, config: Config, topics: Topics, book: ReplayBook, tags: TagLookup,
-                 loops: CompactedView[Loop]) -> None:
+                 loops: CompactedView[Loop], gate: LiveBacklog | None = None) -> None:
         self.config = config
+        self.gate = gate
         self.topics = topics
         self.book = book
         self.tags = tags
@@ -255,7 +264,7 @@ class Replayer:
                                                  "finished_at": time.time()})
                 continue
             task = ReplayTask(self.config, self.topics, self.book, self.tags, self.loops,
-                              self.producer, request)
+                              self.producer, request, self.gate)
             self.tasks[rid] = task
             log.info("replay %s: starting (loop %s, %d records in the window)", rid,
                      request["loop_id"], request.get("records", 0))

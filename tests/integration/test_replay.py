@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -110,12 +111,15 @@ def test_a_replay_redelivers_exactly_the_window_to_that_loop_marked(
     rid = started["id"]
     assert started["loop_id"] == "loop-a" and started["records"] == len(w.window)
     expected = {e["id"] for e in w.window}
-    receiver.wait_for(lambda _: len({events_of(c)[0]["event_id"] for c in w.replayed_to("/a")})
-                      >= len(expected), timeout_s=120, what="the replayed window")
+    # every event, and the three failed ones again (a failed call is recorded too)
+    receiver.wait_for(lambda _: len(w.replayed_to("/a")) >= len(expected) + 3, timeout_s=120,
+                      what="the replayed window and the three retries")
     time.sleep(2.0)  # anything beyond the window would arrive now
     calls = w.replayed_to("/a")
     assert {events_of(c)[0]["event_id"] for c in calls} == expected
     assert len(calls) == len(expected) + 3, "three retried, nothing else twice"
+    twice = [i for i, n in Counter(events_of(c)[0]["event_id"] for c in calls).items() if n == 2]
+    assert len(twice) == 3
     assert not w.replayed_to("/b"), "a replay goes to its loop only"
     for call in calls:
         body = events_of(call)[0]
