@@ -253,3 +253,40 @@ def test_bad_input_is_refused_naming_the_field(
                         name="cli")
     assert cli.proc.wait(60) == 1 and "until: must be later than since" in cli.log()
     assert "Traceback" not in cli.log()
+
+
+def test_replays_wait_while_the_live_pipeline_has_a_backlog(
+        project_factory: Callable[..., Project]) -> None:
+    from confluent_kafka import Consumer
+
+    from streams.replay.gate import LiveBacklog
+
+    project = project_factory(replay={"pause_backlog": 100})
+    topic = project.topics.raw["open"]
+    for i in range(300):
+        project.produce(topic, f"p{i}", {"n": i})
+    project.flush()
+    group = Consumer(confluent_config(project.config.kafka, **{
+        "group.id": project.config.worker.app_id, "enable.auto.commit": False}))
+    parts = list(group.list_topics(topic, timeout=10).topics[topic].partitions)
+
+    def commit(at_end: bool) -> None:
+        group.commit(offsets=[TopicPartition(topic, p, group.get_watermark_offsets(
+            TopicPartition(topic, p), timeout=10)[1] if at_end else 0) for p in parts],
+            asynchronous=False)
+
+    gate = LiveBacklog(project.config, project.topics, every_s=0.2).start()
+    try:
+        commit(at_end=False)  # the workers are 300 records behind
+        deadline = time.monotonic() + 30
+        while not gate.paused:
+            assert time.monotonic() < deadline, f"not paused at a backlog of {gate.backlog}"
+            time.sleep(0.1)
+        assert gate.backlog == 300
+        commit(at_end=True)  # caught up
+        while gate.paused:
+            assert time.monotonic() < deadline + 30, "still paused after live caught up"
+            time.sleep(0.1)
+    finally:
+        gate.stop()
+        group.close()
