@@ -246,8 +246,11 @@ def replay_scenario(opts: Options) -> ScenarioResult:
         loops: CompactedView[Loop] = CompactedView(pipeline.config.kafka, pipeline.topics.loops,
                                                    parse_loop).start(60)
         replays = Replays(pipeline.config.kafka, pipeline.topics, book, loops.get)
-        started = replays.start({"loop": "bench", "since": state["since_ms"],
-                                 "until": state["until_ms"]})
+        body: dict[str, object] = {"loop": "bench", "since": state["since_ms"],
+                                   "until": state["until_ms"]}
+        if opts.replay_rate is not None:
+            body["rate_per_s"] = opts.replay_rate
+        started = replays.start(body)
         loops.stop()
         state["id"] = started["id"]
         deadline = time.monotonic() + 120
@@ -275,7 +278,8 @@ def replay_scenario(opts: Options) -> ScenarioResult:
                             f"delivered, {status['read']:,} read when the live run ended")
     base_p99 = baseline.latency_ms.get("p99", float("nan"))
     result.extra.update(rate_per_s=round(rate, 1), rate_source=source, duration_s=duration_s,
-                        baseline_p99_ms=base_p99, history=history)
+                        baseline_p99_ms=base_p99, history=history,
+                        replay_rate_per_s=opts.replay_rate)
     result.targets.append(Target("live p99 with a replay running / without", 1.5, "<=",
                                  result.latency_ms.get("p99", float("nan")) / base_p99))
     return result
