@@ -52,7 +52,8 @@ class RawEvents:
     """Validation of raw records as the worker applies it, per raw topic of ``topics``."""
 
     def __init__(self, topics: Topics) -> None:
-        self.raw_events = RawEvents(topics)
+        self._expected_types = {topics.raw[t]: frozenset({t}) for t in topics.raw}
+        self._expected_types[topics.raw["profile"]] = PROFILE_EDITS
 
     def parse(self, topic: str, key: bytes | None, value: bytes | None) -> dict[str, Any]:
         """The validated event of one raw record; raises ``InvalidRecord`` (with the reason
@@ -94,8 +95,7 @@ class Enricher:
         self.loops = loops
         self.tags = tags
         self.metrics = metrics
-        self._expected_types = {topics.raw[t]: frozenset({t}) for t in topics.raw}
-        self._expected_types[topics.raw["profile"]] = PROFILE_EDITS
+        self.raw_events = RawEvents(topics)
         self._index = LoopIndex([])
         self._index_version = -1
 
