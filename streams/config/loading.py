@@ -21,14 +21,11 @@ from typing import Any, Mapping
 import yaml
 
 from streams.config.settings import Config, Secret
+from streams.errors import ConfigError
 
 __all__ = ["ConfigError", "load_config", "parse_config"]
 
 ENV_PREFIX = "FL_"
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key and the problem."""
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
@@ -131,7 +128,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if check is not None and cls is not Config:
         try:
             check()
-        except ValueError as exc:
+        except ConfigError as exc:
             raise ConfigError(f"{where}.{exc}" if where else str(exc)) from None
     return obj
 
