@@ -1,0 +1,148 @@
+"""Every command, with Kafka unreachable: one clear line naming the servers and `make kafka`,
+a non-zero exit within seconds, no traceback; and no command but ``worker`` imports Faust.
+
+Each command runs as a real child process (``streams.cli.main.main``, what ``python -m
+streams`` and the console script call) against a closed port on 127.0.0.1. The processes run
+a few at a time to keep the suite short; the time bound is generous (the old behaviour was
+30 s and more: a view's load timeout, a producer's flush), the point is seconds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.schemas.examples import mailing_tags, profile_snapshot
+from tests.support.esp_reports import arf
+
+ROOT = Path(__file__).resolve().parents[3]
+
+#: run main() as the console script does, then report whether Faust was imported
+_ENTRY = """
+import atexit, sys
+atexit.register(lambda: print("faust-imported=%s" % ("faust" in sys.modules), file=sys.stderr))
+from streams.cli.main import main
+main(sys.argv[1:])
+"""
+
+#: every command that needs Kafka, with arguments that would otherwise work
+NEEDS_KAFKA = {
+    "worker": ["worker", "-l", "info"],
+    "sender": ["sender"],
+    "demo run": ["demo", "run", "--no-manage-broker"],
+    "demo produce": ["demo", "produce", "--count", "1"],
+    "loops add": ["loops", "add", "https://example.com/hook", "--events", "open"],
+    "loops list": ["loops", "list"],
+    "loops show": ["loops", "show", "l1"],
+    "loops set": ["loops", "set", "l1", "--status", "enabled"],
+    "loops validate": ["loops", "validate", "l1"],
+    "loops test": ["loops", "test", "l1", "--json", "{}"],
+    "loops rm": ["loops", "rm", "l1"],
+    "loops rotate-secret": ["loops", "rotate-secret", "l1"],
+    "dead-letters list": ["dead-letters", "list"],
+    "dead-letters redrive": ["dead-letters", "redrive", "--dry-run"],
+    "invalid list": ["invalid", "list"],
+    "invalid replay": ["invalid", "replay", "--dry-run"],
+    "esp load": ["esp", "load", "@report"],
+    "topics create": ["topics", "create"],
+    "profiles load": ["profiles", "load", "--quiet", "@profiles"],
+    "tags load": ["tags", "load", "--quiet", "@tags"],
+}
+
+#: commands that need no broker: they work with it down, without Faust
+NO_KAFKA = {
+    "--help": ["--help"],
+    "config": ["config"],
+    "topics list": ["topics", "list"],
+    "loops --help": ["loops", "--help"],
+    "worker --help": ["worker", "--help"],
+}
+
+DEADLINE_S = 25.0
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+    elapsed_s: float
+
+    @property
+    def faust_imported(self) -> bool:
+        return "faust-imported=True" in self.stderr
+
+    @property
+    def message(self) -> str:
+        return "\n".join(line for line in self.stderr.splitlines()
+                         if not line.startswith("faust-imported="))
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed once we leave: nothing listens there
+
+
+def _run(args: list[str], env: dict[str, str]) -> Ran:
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", _ENTRY, *args], cwd=ROOT, env=env, text=True,
+                          capture_output=True, timeout=120)
+    return Ran(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ran]]:
+    tmp = tmp_path_factory.mktemp("broker-down")
+    files = {
+        "report": tmp / "report.eml",
+        "profiles": tmp / "profiles.jsonl",
+        "tags": tmp / "tags.jsonl",
+    }
+    files["report"].write_bytes(arf("ref", "a@example.org", "<m1@example.org>"))
+    files["profiles"].write_text(json.dumps(profile_snapshot()) + "\n")
+    files["tags"].write_text(json.dumps(mailing_tags()) + "\n")
+    servers = f"127.0.0.1:{_closed_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FL_")}
+    env.update(KAFKA_BOOTSTRAP_SERVERS=servers, PYTHONUNBUFFERED="1")
+    commands = {name: [str(files[a[1:]]) if a.startswith("@") else a for a in args]
+                for name, args in {**NEEDS_KAFKA, **NO_KAFKA}.items()}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(_run, args, env) for name, args in commands.items()}
+        ran = {name: f.result() for name, f in futures.items()}
+    ran["servers"] = Ran(0, servers, "", 0.0)
+    yield ran
+
+
+@pytest.mark.parametrize("command", sorted(NEEDS_KAFKA))
+def test_says_which_servers_it_could_not_reach_and_exits(command: str,
+                                                         results: dict[str, Ran]) -> None:
+    ran, servers = results[command], results["servers"].stdout
+    assert ran.returncode == 69, (ran.returncode, ran.stderr)
+    assert "Traceback" not in ran.stderr
+    lines = ran.message.strip().splitlines()
+    assert len(lines) == 1, ran.stderr
+    assert f"cannot reach Kafka at {servers}" in lines[0] and "make kafka" in lines[0]
+    assert "Connection refused" in lines[0]
+    assert ran.elapsed_s < DEADLINE_S, f"{command} took {ran.elapsed_s:.1f}s"
+
+
+@pytest.mark.parametrize("command", sorted([*NEEDS_KAFKA, *NO_KAFKA]))
+def test_starts_without_faust(command: str, results: dict[str, Ran]) -> None:
+    assert not results[command].faust_imported, command
+
+
+@pytest.mark.parametrize("command", sorted(NO_KAFKA))
+def test_works_without_a_broker(command: str, results: dict[str, Ran]) -> None:
+    ran = results[command]
+    assert ran.returncode == 0 and ran.stdout, ran.stderr
+    assert ran.message.strip() == "", ran.stderr
