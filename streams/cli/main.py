@@ -2,9 +2,10 @@
 
 Every command is imported only when it runs (:mod:`streams.cli.sections`), so ``--help``,
 ``config`` and every command but ``worker`` start without Faust. An expected failure (any
-:class:`~streams.errors.StreamsError`, or a confluent-kafka error translated by
-:func:`streams.kafka.failures.translate`) ends a command with one line on stderr and the
-error's exit status, never a traceback.
+:class:`~streams.errors.StreamsError`, a confluent-kafka error translated by
+:func:`streams.kafka.failures.translate`, an ``OSError`` such as an unreadable file or a port
+in use) ends a command with one line on stderr and the error's exit status, never a
+traceback.
 """
 from __future__ import annotations
 
@@ -63,20 +64,23 @@ COMMANDS = (
 class _Failed(click.ClickException):
     """An expected failure: ``Error: <one line>`` on stderr, the error's exit status."""
 
-    def __init__(self, error: StreamsError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class _Root(SectionedGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except OSError as exc:  # a file that cannot be read, a port already taken, ...
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise _Failed(f"{where}{exc.strerror or exc}", 1) from None
         except Exception as exc:
             ours = _ours(exc, ctx)
             if ours is None:
                 raise
-            raise _Failed(ours) from None
+            raise _Failed(str(ours), ours.exit_code) from None
 
 
 def _ours(exc: Exception, ctx: click.Context) -> StreamsError | None:

@@ -1,6 +1,11 @@
 """The command line's one boundary: an expected failure is one line and an exit status."""
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -8,6 +13,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 from streams.cli.main import _Root
 from streams.errors import ConfigError, NotFound
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _group(failure: Exception) -> click.Group:
@@ -29,6 +36,9 @@ def _group(failure: Exception) -> click.Group:
      "Error: cannot reach Kafka at the cluster"),
     (KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), 1,
      "Error: Kafka at the cluster: TOPIC_AUTHORIZATION_FAILED"),
+    (FileNotFoundError(2, "No such file or directory", "r.eml"), 1,
+     "Error: r.eml: No such file or directory"),
+    (OSError(98, "address already in use"), 1, "Error: address already in use"),
 ])
 def test_expected_failures_are_one_line_and_a_status(failure: Exception, code: int,
                                                      text: str) -> None:
@@ -41,3 +51,15 @@ def test_expected_failures_are_one_line_and_a_status(failure: Exception, code: i
 def test_a_bug_is_not_disguised() -> None:
     result = CliRunner().invoke(_group(ZeroDivisionError("bug")), ["fail"])
     assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_a_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "streams", "demo", "receiver", "--port",
+                               str(port)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "address already in use" in proc.stderr
