@@ -40,7 +40,8 @@ def test_unknown_key_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text, message", [
     ("kafka:\n  partitons: 3\n", "kafka.partitons: unknown key (did you mean 'partitions'?)"),
     ("kafak: {}\n", "kafak: unknown key (did you mean 'kafka'?)"),
-    ("sender:\n  rate_per_sec: 5\n", "sender.rate_per_sec: unknown key (did you mean 'rate_per_s'?)"),
+    ("sender:\n  retry_schedule: [5]\n",
+     "sender.retry_schedule: unknown key (did you mean 'retry_schedule_s'?)"),
     ("loops:\n  - {id: a, url: 'http://x', evnets: [open]}\n",
      "loops[0].evnets: unknown key (did you mean 'events'?)"),
 ])
