@@ -202,8 +202,8 @@ def loops_group() -> click.Group:
     return loops
 
 
-# The loop is an argument, not an option: at import time Faust takes any argument starting
-# with "--loop" (or "-L") from sys.argv as its event-loop implementation.
+# The loop is an argument, not an option: when every command imported Faust, Faust took any
+# argument starting with "--loop" (or "-L") from sys.argv as its event-loop implementation.
 def dead_letters_group() -> click.Group:
     @click.group(name="dead-letters")
     def dead() -> None:
