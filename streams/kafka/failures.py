@@ -38,13 +38,15 @@ def check_reachable(kafka: KafkaConfig, timeout_s: float = REACH_TIMEOUT_S) -> N
     admin = AdminClient(confluent_config(kafka, **{"log_level": 0,
                                                    "error_cb": problems.append}))
     deadline = time.monotonic() + timeout_s
+    wait_s = 0.1  # short at first: a refused connection is known within milliseconds
     while True:
         try:
-            admin.list_topics(timeout=min(0.5, max(0.05, deadline - time.monotonic())))
+            admin.list_topics(timeout=min(wait_s, max(0.05, deadline - time.monotonic())))
             return
         except KafkaException as exc:
             last: Any = exc.args[0] if exc.args else exc
         admin.poll(0)  # serves error_cb
+        wait_s = min(1.0, wait_s * 2)
         down = [p for p in problems if p.code() == KafkaError._ALL_BROKERS_DOWN]
         if down or time.monotonic() >= deadline:
             raise BrokerUnreachable(kafka.bootstrap_servers, _reason(problems, last, timeout_s))
