@@ -60,6 +60,7 @@ NEEDS_KAFKA = {
     "loops test": ["loops", "test", "l1", "--json", "{}"],
     "loops rm": ["loops", "rm", "l1"],
     "loops rotate-secret": ["loops", "rotate-secret", "l1"],
+    "loops public-key": ["loops", "public-key", "l1"],
     "dead-letters list": ["dead-letters", "list"],
     "dead-letters redrive": ["dead-letters", "redrive", "--dry-run"],
     "invalid list": ["invalid", "list"],
