@@ -66,6 +66,7 @@ NEEDS_KAFKA = {
     "invalid list": ["invalid", "list"],
     "invalid replay": ["invalid", "replay", "--dry-run"],
     "esp load": ["esp", "load", "@report"],
+    "esp unmapped": ["esp", "unmapped"],
     "topics create": ["topics", "create"],
     "profiles load": ["profiles", "load", "--quiet", "@profiles"],
     "tags load": ["tags", "load", "--quiet", "@tags"],
@@ -76,6 +77,7 @@ NO_KAFKA = {
     "--help": ["--help"],
     "config": ["config"],
     "topics list": ["topics", "list"],
+    "esp headers": ["esp", "headers", "news", "--profile", "p1"],
     "loops --help": ["loops", "--help"],
     "worker --help": ["worker", "--help"],
 }
@@ -112,7 +114,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ran]
     files["tags"].write_text(json.dumps(mailing_tags()) + "\n")
     servers = f"127.0.0.1:{_closed_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FL_")}
-    env.update(KAFKA_BOOTSTRAP_SERVERS=servers, PYTHONUNBUFFERED="1")
+    env.update(KAFKA_BOOTSTRAP_SERVERS=servers, PYTHONUNBUFFERED="1",
+               FL_ESP_REF_SECRET="a-ref-secret-of-24-chars")
     commands = {name: [str(files[a[1:]]) if a.startswith("@") else a for a in args]
                 for name, args in {**NEEDS_KAFKA, **NO_KAFKA}.items()}
     # the commands that need no Kafka first: a Faust import by a later one cannot hide there
