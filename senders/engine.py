@@ -53,6 +53,7 @@ class Outcome:
     answer. ``retry_after_s`` is the other side's hint (Retry-After, or the breaker's remaining
     open time); ``retry_in_s`` the jittered wait the schedule chose (kind retry only).
     ``failing_since`` (Unix seconds) is the start of the loop's current failure streak.
+    ``breaker_open``: the loop's circuit breaker refused the call, nothing was sent.
     """
 
     kind: OutcomeKind
@@ -65,6 +66,7 @@ class Outcome:
     response_snippet: bytes = b""
     failing_since: float | None = None
     attempt: int = 1
+    breaker_open: bool = False
 
 
 class _LoopState:
@@ -156,7 +158,8 @@ class Dispatcher:
         if not breaker.allow():
             hint = breaker.retry_after_s()
             return self._retry(attempt, age_s, None, 0.0, _CIRCUIT_OPEN,
-                               f"circuit open for loop {loop.id}", hint, b"", breaker.failing_since)
+                               f"circuit open for loop {loop.id}", hint, b"", breaker.failing_since,
+                               breaker_open=True)
         probe = breaker.state == "half_open"
         try:
             body, content_type = encode(loop.encoding, payloads)
@@ -183,7 +186,7 @@ class Dispatcher:
                 # the breaker opened while we queued: do not pile onto a failing endpoint
                 return self._retry(attempt, age_s, None, 0.0, _CIRCUIT_OPEN,
                                    f"circuit open for loop {loop.id}", breaker.retry_after_s(),
-                                   b"", breaker.failing_since)
+                                   b"", breaker.failing_since, breaker_open=True)
             headers = state.signer.headers(webhook_id, self._clock.time(), body)
             headers["content-type"] = content_type
             state.in_flight += 1
@@ -249,14 +252,14 @@ class Dispatcher:
 
     def _retry(self, attempt: int, age_s: float, status: int | None, latency_s: float,
                error_class: str, reason: str, retry_after_s: float | None, snippet: bytes,
-               failing_since: float | None) -> Outcome:
+               failing_since: float | None, breaker_open: bool = False) -> Outcome:
         retry_in_s = self._schedule.delay_for(attempt, retry_after_s, self._rng, age_s=age_s)
         if retry_in_s is None:
             return Outcome("dead", status, latency_s, error_class,
                            f"gave up after {attempt} attempts: {reason}", retry_after_s, None,
-                           snippet, failing_since, attempt)
+                           snippet, failing_since, attempt, breaker_open)
         return Outcome("retry", status, latency_s, error_class, reason, retry_after_s, retry_in_s,
-                       snippet, failing_since, attempt)
+                       snippet, failing_since, attempt, breaker_open)
 
     # -- per-loop state ---------------------------------------------------------------------
     def _state(self, loop: Loop) -> _LoopState:

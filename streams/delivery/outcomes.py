@@ -53,8 +53,7 @@ class OutcomeRouter:
         updated["attempts"] = [*delivery.get("attempts", ()), attempt]
         # The attempt log records calls; a breaker refusal made none, so it is kept in the
         # delivery's own history (and counts against the schedule) but not logged.
-        skipped = outcome.error_class == "CircuitOpen"
-        records = [] if skipped else [self._attempt_log(updated, attempt, outcome)]
+        records = [] if outcome.breaker_open else [self._attempt_log(updated, attempt, outcome)]
         key = delivery_key(delivery)
         disable: str | None = None
         if outcome.kind == "delivered":

@@ -46,6 +46,7 @@ from streams.kafka.topics import Topics
 from streams.delivery.disabling import LoopDisabler
 from streams.delivery.offsets import PartitionOffsets
 from streams.delivery.outcomes import OutcomeRouter
+from streams.errors import InvalidDelivery
 
 __all__ = ["SenderService", "retry_schedule"]
 
@@ -248,7 +249,7 @@ class SenderService:
         gen = self._generation[tp]
         try:
             delivery = decode(msg.value())
-        except ValueError as exc:
+        except InvalidDelivery as exc:
             record = OutRecord(self.topics.dead, msg.key(), msg.value(),
                                [("fl-reason", f"malformed delivery record: {exc}".encode())])
             self._produce([record], tp, offset, gen)
@@ -362,7 +363,7 @@ class SenderService:
         m.deliveries.labels(loop_id, outcome.kind).inc()
         if outcome.status is not None:
             m.http_latency.labels(loop_id).observe(outcome.latency_s)
-        if outcome.error_class != "CircuitOpen":
+        if not outcome.breaker_open:
             previous = self._latency_s.get(loop_id, outcome.latency_s)
             self._latency_s[loop_id] = 0.8 * previous + 0.2 * outcome.latency_s
         disable: tuple[str, str] | None = None

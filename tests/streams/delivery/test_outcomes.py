@@ -54,7 +54,8 @@ def test_defer_moves_to_first_tier_without_an_attempt() -> None:
 
 
 def test_breaker_skips_are_history_not_attempt_log() -> None:
-    out = Outcome("retry", None, 0.0, "CircuitOpen", "circuit open", retry_in_s=5.0)
+    out = Outcome("retry", None, 0.0, "CircuitOpen", "circuit open", retry_in_s=5.0,
+                  breaker_open=True)
     d = ROUTER.after_attempt(DELIVERY, out, 1_000)
     assert [r.topic for r in d.records] == [TOPICS.retry["5s"]]
     assert orjson.loads(d.records[0].value)["attempts"][0]["error"] == "CircuitOpen"
