@@ -6,10 +6,9 @@ calls and one completion per request (the benchmark's ceilings, docs/benchmarks.
 (the :class:`senders.client.DeliveryClient` protocol): ownership GETs and the test tool keep the
 aiohttp :class:`senders.client.HttpClient`.
 
-How: one ``CurlMulti`` per client; libcurl tells us which sockets to watch and when its next
-timeout is (``M_SOCKETFUNCTION``, ``M_TIMERFUNCTION``), the event loop tells libcurl when a
-socket is ready (``socket_action``), finished transfers resolve their futures. Easy handles are
-pooled and reused; idle connections stay in the multi handle's connection cache (keep-alive).
+How: one multi handle per client, driven by the event loop (:mod:`senders.curlmulti`). Easy
+handles are pooled and reused; idle connections stay in the multi handle's connection cache
+(keep-alive).
 
 The same promises as the aiohttp client, each set explicitly:
 
@@ -41,7 +40,6 @@ import os
 import socket
 import ssl
 import time
-from collections import deque
 from typing import Any, Mapping
 
 import pycurl
@@ -50,6 +48,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from .client import DEFAULT_USER_AGENT, SNIPPET_BYTES, HttpResponse, checked_url
 from .errors import DeliveryError, DnsError, SsrfRefused
+from .curlmulti import AsyncMulti
 from .ssrf import SsrfPolicy
 from .upstream import translate_curl
 
@@ -64,15 +63,13 @@ _MAX_IDLE_HANDLES = 256
 class _Transfer:
     """One reusable easy handle and the state of the request it is carrying."""
 
-    __slots__ = ("curl", "policy", "future", "host", "url", "snippet", "drained", "drain_max",
-                 "cut", "header_lines", "refused", "started")
+    __slots__ = ("curl", "policy", "host", "url", "snippet", "drained", "drain_max", "cut",
+                 "header_lines", "refused")
 
     def __init__(self, curl: pycurl.Curl, policy: SsrfPolicy, drain_max: int) -> None:
         self.curl = curl
         self.policy = policy
         self.drain_max = drain_max
-        #: resolves to None (an answer) or libcurl's error for this transfer
-        self.future: asyncio.Future[pycurl.error | None] | None = None
         self.host = ""
         self.url = ""
         self.snippet = bytearray()
@@ -80,10 +77,8 @@ class _Transfer:
         self.cut = False
         self.header_lines: list[bytes] = []
         self.refused: SsrfRefused | None = None
-        self.started = 0.0
 
-    def begin(self, url: str, host: str, future: asyncio.Future[pycurl.error | None]) -> None:
-        self.future = future
+    def begin(self, url: str, host: str) -> None:
         self.url = url
         self.host = host
         self.snippet = bytearray()
@@ -143,6 +138,7 @@ class CurlClient:
 
     ``limit`` caps connections in total (default 1000); ``ttl_dns_cache_s`` is libcurl's DNS
     cache (10 s); idle keep-alive connections are closed after ``keepalive_s`` (30 s).
+    ``ca_file`` / ``ca_path``: the certificates HTTPS trusts (default: the system's).
     """
 
     def __init__(
@@ -165,48 +161,24 @@ class CurlClient:
         self._keepalive_s = keepalive_s
         self._user_agent = user_agent
         self._drain_max = drain_max_bytes
-        #: the CA certificates HTTPS trusts (file and/or directory); default: the system's
         self.ca_file, self.ca_path = (ca_file, ca_path) if ca_file or ca_path else _system_cas()
-        self._multi: pycurl.CurlMulti | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._idle: deque[_Transfer] = deque()
-        self._busy: dict[pycurl.Curl, _Transfer] = {}
-        self._watched: dict[int, int] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._multi: AsyncMulti | None = None
+        self._idle: list[_Transfer] = []
         self._targets: dict[str, tuple[str, str, int]] = {}
 
     async def start(self) -> None:
         """Create the multi handle (inside the running event loop)."""
-        if self._multi is not None:
-            return
-        self._loop = asyncio.get_running_loop()
-        multi = pycurl.CurlMulti()
-        multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
-        multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
-        multi.setopt(pycurl.M_MAXCONNECTS, self._limit)
-        multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, self._limit)
-        self._multi = multi
+        if self._multi is None:
+            self._multi = AsyncMulti(self._limit)
 
     async def close(self) -> None:
         """Abort what is in flight, close every connection; idempotent."""
         multi, self._multi = self._multi, None
-        if multi is None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        for curl, transfer in list(self._busy.items()):
-            multi.remove_handle(curl)
-            if transfer.future is not None and not transfer.future.done():
-                transfer.future.cancel()
-        self._busy.clear()
-        assert self._loop is not None
-        for fd in list(self._watched):
-            self._unwatch(fd)
+        if multi is not None:
+            multi.close()
         for transfer in self._idle:
             transfer.curl.close()
         self._idle.clear()
-        multi.close()
 
     async def __aenter__(self) -> CurlClient:
         await self.start()
@@ -224,46 +196,34 @@ class CurlClient:
             raise RuntimeError("CurlClient is not started: await start() or use 'async with'")
         wire_url, host, port = self._target(url)
         transfer = self._idle.pop() if self._idle else self._new_transfer()
+        transfer.begin(wire_url, host)
         curl = transfer.curl
-        loop = self._loop
-        assert loop is not None
-        future: asyncio.Future[pycurl.error | None] = loop.create_future()
-        transfer.begin(wire_url, host, future)
         curl.setopt(pycurl.URL, wire_url)
         curl.setopt(pycurl.POSTFIELDS, body)
         curl.setopt(pycurl.HTTPHEADER, _header_lines(headers))
         curl.setopt(pycurl.TIMEOUT_MS, max(1, int(timeout_s * 1000)))
         if self._resolver is not None:
             await self._pin(transfer, host, port)
-        started = transfer.started = time.monotonic()
-        self._busy[curl] = transfer
-        multi.add_handle(curl)
+        started = time.monotonic()
         try:
-            error = await future
+            error = await multi.perform(curl)
         except asyncio.CancelledError:
-            if self._multi is not None and curl in self._busy:
-                self._busy.pop(curl)
-                self._multi.remove_handle(curl)
-                curl.close()  # its state is unknown: never reuse it
+            multi.abort(curl)
+            curl.close()  # its state is unknown: never reuse it
             raise
-        return self._answer(transfer, error, url, timeout_s, started)
-
-    # -- results ---------------------------------------------------------------------------
-    def _answer(self, transfer: _Transfer, error: pycurl.error | None, url: str, timeout_s: float,
-                started: float) -> HttpResponse:
-        curl = transfer.curl
         try:
             if error is not None and not transfer.cut:
                 raise self._translate(error, transfer, url, timeout_s) from error
-            status = curl.getinfo(pycurl.RESPONSE_CODE)
-            return HttpResponse(status, transfer.headers(), bytes(transfer.snippet),
-                                time.monotonic() - started, url)
+            return HttpResponse(curl.getinfo(pycurl.RESPONSE_CODE), transfer.headers(),
+                                bytes(transfer.snippet), time.monotonic() - started, url)
         finally:
-            transfer.future = None
-            if self._multi is not None and len(self._idle) < _MAX_IDLE_HANDLES:
-                self._idle.append(transfer)
-            else:
-                curl.close()
+            self._release(transfer)
+
+    def _release(self, transfer: _Transfer) -> None:
+        if self._multi is not None and len(self._idle) < _MAX_IDLE_HANDLES:
+            self._idle.append(transfer)
+        else:
+            transfer.curl.close()
 
     def _translate(self, error: pycurl.error, transfer: _Transfer, url: str,
                    timeout_s: float) -> DeliveryError:
@@ -272,70 +232,6 @@ class CurlClient:
         code = error.args[0] if error.args else 0
         message = error.args[1] if len(error.args) > 1 else ""
         return translate_curl(int(code), str(message), url, timeout_s)
-
-    # -- the multi interface's callbacks ----------------------------------------------------
-    def _on_socket(self, what: int, fd: int, multi: Any, socketp: Any) -> None:
-        loop = self._loop
-        assert loop is not None
-        if what == pycurl.POLL_REMOVE:
-            self._unwatch(fd)
-            return
-        previous = self._watched.get(fd, 0)
-        if previous & 1 and not what & 1:
-            loop.remove_reader(fd)
-        if previous & 2 and not what & 2:
-            loop.remove_writer(fd)
-        if what & 1 and not previous & 1:
-            loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
-        if what & 2 and not previous & 2:
-            loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
-        self._watched[fd] = what & 3
-
-    def _unwatch(self, fd: int) -> None:
-        loop = self._loop
-        assert loop is not None
-        previous = self._watched.pop(fd, 0)
-        if previous & 1:
-            loop.remove_reader(fd)
-        if previous & 2:
-            loop.remove_writer(fd)
-
-    def _on_timer(self, timeout_ms: int) -> None:
-        loop = self._loop
-        assert loop is not None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if timeout_ms < 0:
-            return
-        if timeout_ms == 0:
-            self._timer = loop.call_soon(self._act, pycurl.SOCKET_TIMEOUT, 0)  # type: ignore[assignment]
-        else:
-            self._timer = loop.call_later(timeout_ms / 1000, self._act, pycurl.SOCKET_TIMEOUT, 0)
-
-    def _act(self, fd: int, events: int) -> None:
-        multi = self._multi
-        if multi is None:
-            return
-        if fd == pycurl.SOCKET_TIMEOUT:
-            self._timer = None
-        multi.socket_action(fd, events)
-        while True:
-            queued, done, failed = multi.info_read()
-            for curl in done:
-                self._finish(curl, None)
-            for curl, code, message in failed:
-                self._finish(curl, pycurl.error(code, message))
-            if not queued:
-                break
-
-    def _finish(self, curl: pycurl.Curl, error: pycurl.error | None) -> None:
-        transfer = self._busy.pop(curl, None)
-        assert self._multi is not None
-        self._multi.remove_handle(curl)
-        if transfer is None or transfer.future is None or transfer.future.done():
-            return
-        transfer.future.set_result(error)
 
     # -- handles and targets ----------------------------------------------------------------
     def _new_transfer(self) -> _Transfer:
@@ -381,7 +277,7 @@ class CurlClient:
         try:
             results = await self._resolver.resolve(host, port, socket.AF_UNSPEC)
         except OSError as exc:
-            self._idle.append(transfer)
+            self._release(transfer)
             raise DnsError(f"{transfer.url}: cannot resolve {host}: {exc}") from exc
         addresses = ",".join(f"[{r['host']}]" if ":" in r["host"] else r["host"] for r in results)
         transfer.curl.setopt(pycurl.RESOLVE, [f"-{host}:{port}", f"{host}:{port}:{addresses}"])

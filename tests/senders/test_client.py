@@ -261,3 +261,20 @@ def test_curl_uses_the_system_certificates_python_uses(monkeypatch: pytest.Monke
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     client = CurlClient()
     assert client.ca_file == str(bundle)
+
+
+async def test_a_cancelled_post_leaves_the_client_usable(client: PostClient,
+                                                        server_factory: ServerFactory) -> None:
+    async def slow_then_fast(request: web.Request) -> web.Response:
+        if request.path == "/slow":
+            await asyncio.sleep(5)
+        return web.Response(status=204)
+
+    server = await server_factory(slow_then_fast)
+    call = asyncio.ensure_future(client.post(server.url("/slow"), b"{}", {}, 10))
+    while not server.seen:
+        await asyncio.sleep(0.01)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert (await client.post(server.url("/fast"), b"{}", {}, 5)).status == 204
