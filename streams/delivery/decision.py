@@ -1,0 +1,56 @@
+"""What the sender does with a delivery it has read: send it, defer it, or dead-letter it.
+
+Pure functions of the loop definition and the loop's lane figures, so every rule is a unit
+test (tests/streams/test_decision.py):
+
+- :func:`undeliverable` — the loop is deleted, disabled, or its URL ownership is not validated:
+  dead letter at once, no attempt.
+- :func:`admit` — whether the loop's lane may take one more delivery, or the delivery is
+  deferred to the first retry tier (no attempt; it comes back in a few seconds):
+
+  1. a lane shorter than its in-flight cap always admits (the common case costs nothing);
+  2. **fair share**: while other loops have work, no loop holds more than half of the
+     process's started-but-undecided deliveries (``max_active``) — so a loop whose endpoint
+     hangs, whatever its timeout (up to the 120 s maximum), can never fill the sender's
+     reading budget and pause the loops beside it (issue 9.1);
+  3. **pace**: a lane whose queue would take longer than ``defer_after_s`` to drain at the
+     loop's pace (``per_call_s``, which counts the age of its oldest unanswered call, so a
+     hang is seen within a second, not when its first timeout fires) defers.
+
+  A deferred delivery past ``max_age_s`` is dead-lettered instead (the schedule's bound).
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+__all__ = ["Verdict", "admit", "undeliverable"]
+
+Verdict = Literal["send", "defer"]
+
+
+def undeliverable(loop_def: dict[str, Any] | None) -> str | None:
+    """Why no delivery may be attempted for this loop now (a reason for the dead letter), or
+    None when it may."""
+    if loop_def is None:
+        return "loop deleted"
+    if loop_def.get("status") != "enabled":
+        return f"loop disabled: {loop_def.get('disabled_reason') or 'by its owner'}"
+    validation = loop_def.get("validation") or {}
+    if not validation.get("validated_at") or validation.get("validated_url") != loop_def["url"]:
+        return "loop URL ownership not validated"
+    return None
+
+
+def admit(*, held: int, queued: int, capacity: int, others_busy: bool, max_active: int,
+          per_call_s: float, defer_after_s: float) -> Verdict:
+    """``held``: the loop's deliveries queued or in flight in this process; ``queued``: the
+    waiting part of them; ``capacity``: its in-flight cap here; ``others_busy``: another loop
+    has work; ``max_active``: the process's budget of started deliveries; ``per_call_s``: how
+    much one more queued delivery adds to the wait (seconds)."""
+    if queued < capacity and held < max_active // 2:
+        return "send"
+    if others_busy and held >= max_active // 2:
+        return "defer"
+    if queued * per_call_s > defer_after_s:
+        return "defer"
+    return "send"
