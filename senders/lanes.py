@@ -62,7 +62,8 @@ class _Lane:
         self.workers = 0
         self.in_flight = 0
         self.latency_s = 0.0            # moving average of answered calls (timeouts included)
-        self.calls: set[Job] = set()   # jobs on the wire now (their start times)
+        #: jobs on the wire now, oldest first (a dict keeps insertion order; jobs start in order)
+        self.calls: dict[Job, None] = {}
 
 
 class Lanes:
@@ -133,7 +134,7 @@ class Lanes:
             return 0.0
         latency_s = lane.latency_s
         if lane.calls:
-            oldest = min(job.started_s for job in lane.calls)
+            oldest = next(iter(lane.calls)).started_s
             latency_s = max(latency_s, self._clock.monotonic() - oldest)
         capacity, rate_per_s = self._dispatcher.limits(loop_id) or (1, lane.loop.rate_per_s)
         return max(latency_s / capacity, 1.0 / rate_per_s)
@@ -181,12 +182,12 @@ class Lanes:
                 job = queue.popleft()
                 lane.in_flight += 1
                 job.started_s = clock.monotonic()
-                lane.calls.add(job)
+                lane.calls[job] = None
                 try:
                     outcome = await dispatcher.attempt(lane.loop, job.webhook_id, job.payloads,
                                                        job.attempt, age_s=job.age_s)
                 finally:
-                    lane.calls.discard(job)
+                    del lane.calls[job]
                     lane.in_flight -= 1
                     self._held -= 1
                     if not queue and not lane.in_flight:

@@ -25,16 +25,15 @@ from senders.errors import InvalidLoopDefinition
 from senders.lanes import Job, Lanes
 from senders.model import LoopSettings
 
-from streams.kafka.records import OutRecord
-from streams.metrics import PipelineMetrics
-from streams.kafka.output import Output
-from streams.kafka.records import Delivery, decode, now_ms
-from streams.kafka.registry import CompactedView
 from streams.config.settings import Config
 from streams.delivery.decision import admit, undeliverable
 from streams.delivery.disabling import LoopDisabler
 from streams.delivery.ledger import TP, Entry, Ledger
 from streams.delivery.outcomes import OutcomeRouter
+from streams.kafka.output import Output
+from streams.kafka.records import Delivery, OutRecord, decode, now_ms
+from streams.kafka.registry import CompactedView
+from streams.metrics import PipelineMetrics
 
 __all__ = ["Intake", "LoopMetrics"]
 

@@ -17,8 +17,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from streams.kafka.records import Delivery
 from streams.delivery.offsets import PartitionOffsets
+from streams.kafka.records import Delivery
 
 __all__ = ["TP", "Entry", "Ledger", "PartitionState"]
 

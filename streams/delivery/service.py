@@ -26,24 +26,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from senders.engine import Dispatcher
 from senders.lanes import Lanes
 from senders.retry import RetrySchedule
 
-from streams.kafka.clients import confluent_config
-from streams.kafka.loopstore import LoopStore
-from streams.metrics import PipelineMetrics
-from streams.kafka.output import Output
-from streams.kafka.records import now_ms
-from streams.kafka.registry import CompactedView
 from streams.config.settings import Config
-from streams.kafka.topics import Topics
 from streams.delivery.disabling import LoopDisabler
 from streams.delivery.intake import Intake
 from streams.delivery.ledger import TP, Ledger
 from streams.delivery.outcomes import OutcomeRouter
+from streams.kafka.clients import confluent_config
+from streams.kafka.loopstore import LoopStore
+from streams.kafka.output import Output
+from streams.kafka.records import now_ms
+from streams.kafka.registry import CompactedView
+from streams.kafka.topics import Topics
+from streams.metrics import PipelineMetrics
 
 __all__ = ["SenderService", "retry_schedule"]
 
