@@ -9,9 +9,9 @@ A worker exists only while its lane has work: an idle loop costs nothing.
 Limits, per lane: at most ``capacity`` workers (the loop's ``max_in_flight`` times the
 process's share, from the :class:`senders.engine.Dispatcher`), each making one call at a time
 through :meth:`Dispatcher.attempt` (breaker, rate token, signing, POST). Per process: at most
-``process_max_in_flight`` workers in all, and while several lanes want workers, none may hold
-more than its fair share (``process_max_in_flight`` / lanes with work) — a loop whose calls
-hang cannot take every connection. A lane held back by those bounds is started again when a
+``process_max_in_flight`` workers in all, none may hold more than half of them, and while
+several lanes want workers, none may start more than its fair share (``process_max_in_flight``
+/ lanes with work) — a loop whose calls hang cannot take every connection. A lane held back by those bounds is started again when a
 worker of any lane finishes.
 
 ``per_call_s`` estimates how long one more queued job waits: the loop's recent call duration
@@ -85,6 +85,7 @@ class Lanes:
         self._busy = 0                              # lanes with a queued or running job
         self._starved: set[_Lane] = set()           # lanes with queued jobs and room for workers
         self.tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     # -- the caller's view ------------------------------------------------------------------
     def submit(self, loop: LoopSettings, job: Job) -> None:
@@ -148,6 +149,7 @@ class Lanes:
 
     async def close(self) -> None:
         """Cancel every worker; queued jobs are dropped (their records are re-read)."""
+        self._closed = True
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
@@ -159,10 +161,13 @@ class Lanes:
             return False
         if lane.workers >= self._dispatcher.capacity(lane.loop):
             return False
-        # while other lanes have work, no lane takes more than its share of the process cap
-        return self._busy <= 1 or lane.workers < max(1, self._max_workers // self._busy)
+        # no lane takes more than half of the process cap, nor, while several lanes have
+        # work, more than its share of it: a loop whose calls hang leaves room for the others
+        return lane.workers < max(1, self._max_workers // max(2, self._busy))
 
     def _spawn(self, lane: _Lane) -> None:
+        if self._closed:
+            return
         while lane.workers < len(lane.queue) + lane.in_flight and self._room(lane):
             lane.workers += 1
             self._workers += 1

@@ -1,0 +1,49 @@
+"""The delivery decision: dead letter for undeliverable loops; admit or defer by lane figures."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from streams.delivery.decision import admit, undeliverable
+
+OK = {"id": "l", "url": "https://h.example/x", "status": "enabled",
+      "validation": {"validated_at": 1.0, "validated_url": "https://h.example/x"}}
+
+
+@pytest.mark.parametrize("loop_def, reason", [
+    (None, "loop deleted"),
+    ({**OK, "status": "disabled", "disabled_reason": "410"}, "loop disabled: 410"),
+    ({**OK, "status": "disabled"}, "loop disabled: by its owner"),
+    ({**OK, "validation": {}}, "loop URL ownership not validated"),
+    ({**OK, "url": "https://other.example/"}, "loop URL ownership not validated"),
+    (OK, None),
+])
+def test_undeliverable(loop_def: dict[str, Any] | None, reason: str | None) -> None:
+    assert undeliverable(loop_def) == reason
+
+
+BASE = dict(capacity=32, max_active=4096, defer_after_s=30.0)
+
+
+def test_a_short_queue_always_sends() -> None:
+    assert admit(held=40, queued=8, others_busy=True, per_call_s=100.0, **BASE) == "send"
+
+
+def test_a_fast_loop_alone_may_queue_far_beyond_its_cap() -> None:
+    # 10,000/s at 5 ms per call: 3,000 queued drain in 0.5 s
+    assert admit(held=3032, queued=3000, others_busy=False, per_call_s=0.0005,
+                 **BASE) == "send"
+
+
+def test_no_loop_holds_more_than_half_the_started_work_while_others_wait() -> None:
+    assert admit(held=2048, queued=2016, others_busy=True, per_call_s=0.0001, **BASE) == "defer"
+    assert admit(held=2047, queued=2015, others_busy=True, per_call_s=0.0001, **BASE) == "send"
+    assert admit(held=2048, queued=2016, others_busy=False, per_call_s=0.0001, **BASE) == "send"
+
+
+def test_a_slow_or_hanging_loop_defers_once_its_queue_outlasts_defer_after_s() -> None:
+    # a call unanswered for 10 s with 32 slots: each queued delivery adds ~0.31 s
+    per_call_s = 10 / 32
+    assert admit(held=128, queued=96, others_busy=False, per_call_s=per_call_s, **BASE) == "send"
+    assert admit(held=129, queued=97, others_busy=False, per_call_s=per_call_s, **BASE) == "defer"
