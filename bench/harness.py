@@ -47,7 +47,7 @@ class Options:
     delay_ms: float = 20.0
     batch_size: int = 100
     batch_wait_ms: int = 200
-    hang_timeout_s: float = 2.0
+    hang_timeout_s: float = 60.0
     #: scale-out: seconds between starting the extra worker and the spike
     join_lead_s: float = 2.5
     profile: bool = False

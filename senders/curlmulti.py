@@ -36,6 +36,7 @@ class AsyncMulti:
         self._waiting: dict[pycurl.Curl, asyncio.Future[pycurl.error | None]] = {}
         self._watched: dict[int, int] = {}
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._soon = False  # the pending timer is a call_soon
 
     @property
     def transfers(self) -> int:
@@ -97,9 +98,12 @@ class AsyncMulti:
             self._loop.remove_writer(fd)
 
     def _on_timer(self, timeout_ms: int) -> None:
+        if timeout_ms == 0 and self._soon:
+            return  # every transfer added in this loop iteration starts in one socket_action
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._soon = timeout_ms == 0
         if timeout_ms == 0:
             self._timer = self._loop.call_soon(self._act, pycurl.SOCKET_TIMEOUT, 0)
         elif timeout_ms > 0:
@@ -112,6 +116,7 @@ class AsyncMulti:
             return
         if fd == pycurl.SOCKET_TIMEOUT:
             self._timer = None
+            self._soon = False
         multi.socket_action(fd, events)
         while True:
             queued, done, failed = multi.info_read()
