@@ -150,6 +150,23 @@ async def _post_loop(url: str, body: bytes, requests: int, concurrency: int) -> 
             "per_s": requests / max(end - start, 1e-9)}
 
 
+class _Quota:
+    """Request numbers for the timed workers (``remaining``-1 down to 0); a warm-up worker
+    gets -1 once and is done."""
+
+    def __init__(self, requests: int) -> None:
+        self.remaining = requests
+        self.errors = 0
+
+    def take(self, warm_up: bool, taken: int) -> int | None:
+        if warm_up:
+            return -1 if taken == 0 else None
+        if self.remaining <= 0:
+            return None
+        self.remaining -= 1
+        return self.remaining
+
+
 def _signed(key: bytes, body: bytes, n: int) -> dict[str, str]:
     from senders.signing import sign
 
@@ -210,22 +227,17 @@ async def _curl_loop(url: str, body: bytes, requests: int, concurrency: int) -> 
 
     multi.setopt(pycurl.M_SOCKETFUNCTION, on_socket)
     multi.setopt(pycurl.M_TIMERFUNCTION, on_timer)
-    remaining = requests
-    errors = 0
+    quota = _Quota(requests)
 
-    async def worker(warm_up: int) -> None:
-        nonlocal remaining, errors
+    async def worker(warm_up: bool) -> None:
         c = pycurl.Curl()
         c.setopt(pycurl.URL, url)
         c.setopt(pycurl.NOSIGNAL, 1)
         c.setopt(pycurl.TIMEOUT_MS, 30_000)
         c.setopt(pycurl.WRITEFUNCTION, len)
-        while warm_up or remaining > 0:  # a warm-up worker makes one request and leaves
-            if warm_up:
-                n = -1
-            else:
-                remaining -= 1
-                n = remaining
+        taken = 0
+        while (n := quota.take(warm_up, taken)) is not None:
+            taken += 1
             headers = _signed(key, body, n)
             c.setopt(pycurl.POSTFIELDS, body)
             c.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()] + ["Expect:"])
@@ -233,17 +245,15 @@ async def _curl_loop(url: str, body: bytes, requests: int, concurrency: int) -> 
             multi.add_handle(c)
             code = await waiters[c]
             if n >= 0 and (code or c.getinfo(pycurl.RESPONSE_CODE) >= 300):
-                errors += 1
-            if warm_up:
-                break
+                quota.errors += 1
         c.close()
 
-    await asyncio.gather(*(worker(1) for _ in range(concurrency)))  # connections outside the clock
+    await asyncio.gather(*(worker(True) for _ in range(concurrency)))  # connections first
     start, cpu = time.time(), _cpu_s()
-    await asyncio.gather(*(worker(0) for _ in range(concurrency)))
+    await asyncio.gather(*(worker(False) for _ in range(concurrency)))
     end, cpu = time.time(), _cpu_s() - cpu
     multi.close()
-    return {"requests": requests, "start": start, "end": end, "errors": errors, "cpu_s": cpu,
+    return {"requests": requests, "start": start, "end": end, "errors": quota.errors, "cpu_s": cpu,
             "per_s": requests / max(end - start, 1e-9)}
 
 
@@ -255,34 +265,27 @@ async def _reqwest_loop(url: str, body: bytes, requests: int, concurrency: int) 
     from senders.signing import generate_secret
 
     key = base64.b64decode(generate_secret().removeprefix("whsec_"))
-    remaining = requests
-    errors = 0
+    quota = _Quota(requests)
     async with ClientBuilder().max_connections(concurrency).timeout(
             timedelta(seconds=30)).error_for_status(False).build() as client:
-        async def worker(warm_up: int) -> None:
-            nonlocal remaining, errors
-            while warm_up or remaining > 0:  # a warm-up worker makes one request and leaves
-                if warm_up:
-                    n = -1
-                else:
-                    remaining -= 1
-                    n = remaining
+        async def worker(warm_up: bool) -> None:
+            taken = 0
+            while (n := quota.take(warm_up, taken)) is not None:
+                taken += 1
                 try:
                     response = await (client.post(url).headers(_signed(key, body, n))
                                       .body_bytes(body).build().send())
                     await response.bytes()
                     if n >= 0 and response.status >= 300:
-                        errors += 1
+                        quota.errors += 1
                 except Exception:
-                    errors += 1
-                if warm_up:
-                    break
+                    quota.errors += 1
 
-        await asyncio.gather(*(worker(1) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(True) for _ in range(concurrency)))
         start, cpu = time.time(), _cpu_s()
-        await asyncio.gather(*(worker(0) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(False) for _ in range(concurrency)))
         end, cpu = time.time(), _cpu_s() - cpu
-    return {"requests": requests, "start": start, "end": end, "errors": errors, "cpu_s": cpu,
+    return {"requests": requests, "start": start, "end": end, "errors": quota.errors, "cpu_s": cpu,
             "per_s": requests / max(end - start, 1e-9)}
 
 
