@@ -141,7 +141,7 @@ class Dispatcher:
         state = self._loops.get(loop_id)
         return None if state is None else (state.limit.capacity, state.bucket.rate_per_s)
 
-    def capacity(self, loop: LoopSettings) -> int:
+    def capacity(self, loop: Loop) -> int:
         """This process's in-flight cap for ``loop`` (its max_in_flight times the share)."""
         return self._state(loop).limit.capacity
 
@@ -169,7 +169,7 @@ class Dispatcher:
         finally:
             state.limit.release()
 
-    async def attempt(self, loop: LoopSettings, webhook_id: str,
+    async def attempt(self, loop: Loop, webhook_id: str,
                       payloads: Sequence[Mapping[str, Any]], attempt: int, *,
                       age_s: float = 0.0) -> Outcome:
         """:meth:`deliver` without the in-flight slot: for a caller that bounds the loop's

@@ -26,9 +26,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from schemas.loop import Loop
+
 from .clock import SYSTEM_CLOCK, Clock
 from .engine import Dispatcher, Outcome
-from .model import LoopSettings
 
 __all__ = ["Job", "Lanes", "OnOutcome"]
 
@@ -50,13 +51,13 @@ class Job:
     started_s: float = field(default=0.0, repr=False)
 
 
-OnOutcome = Callable[[LoopSettings, Job, Outcome], None]
+OnOutcome = Callable[[Loop, Job, Outcome], None]
 
 
 class _Lane:
     __slots__ = ("loop", "queue", "workers", "in_flight", "latency_s", "calls")
 
-    def __init__(self, loop: LoopSettings) -> None:
+    def __init__(self, loop: Loop) -> None:
         self.loop = loop
         self.queue: deque[Job] = deque()
         self.workers = 0
@@ -88,7 +89,7 @@ class Lanes:
         self._closed = False
 
     # -- the caller's view ------------------------------------------------------------------
-    def submit(self, loop: LoopSettings, job: Job) -> None:
+    def submit(self, loop: Loop, job: Job) -> None:
         """Queue ``job`` in the loop's lane (settings are taken from the latest submit)."""
         lane = self._lanes.get(loop.id)
         if lane is None:
@@ -116,7 +117,7 @@ class Lanes:
         """Calls on the wire (or waiting for their rate token), all lanes."""
         return self._workers
 
-    def capacity(self, loop: LoopSettings) -> int:
+    def capacity(self, loop: Loop) -> int:
         """The loop's in-flight cap in this process (workers per lane)."""
         return self._dispatcher.capacity(loop)
 

@@ -21,24 +21,19 @@ test (tests/streams/test_decision.py):
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
+
+from schemas.loop import Loop
 
 __all__ = ["Verdict", "admit", "undeliverable"]
 
 Verdict = Literal["send", "defer"]
 
 
-def undeliverable(loop_def: dict[str, Any] | None) -> str | None:
+def undeliverable(loop: Loop | None) -> str | None:
     """Why no delivery may be attempted for this loop now (a reason for the dead letter), or
-    None when it may."""
-    if loop_def is None:
-        return "loop deleted"
-    if loop_def.get("status") != "enabled":
-        return f"loop disabled: {loop_def.get('disabled_reason') or 'by its owner'}"
-    validation = loop_def.get("validation") or {}
-    if not validation.get("validated_at") or validation.get("validated_url") != loop_def["url"]:
-        return "loop URL ownership not validated"
-    return None
+    None when it may (:meth:`schemas.loop.Loop.undeliverable_reason`)."""
+    return "loop deleted" if loop is None else loop.undeliverable_reason()
 
 
 def admit(*, held: int, queued: int, capacity: int, others_busy: bool, max_active: int,

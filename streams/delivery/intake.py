@@ -19,11 +19,10 @@ from typing import Any
 from confluent_kafka import Message
 from prometheus_client.metrics import Counter, Histogram
 
+from schemas.loop import Loop
 from senders.batching import Batcher
 from senders.engine import Outcome
-from senders.errors import InvalidLoopDefinition
 from senders.lanes import Job, Lanes
-from senders.model import LoopSettings
 
 from streams.config.settings import Config
 from streams.delivery.decision import admit, undeliverable
@@ -61,7 +60,7 @@ class Intake:
 
     lanes: Lanes
 
-    def __init__(self, config: Config, router: OutcomeRouter, loops: CompactedView[dict[str, Any]],
+    def __init__(self, config: Config, router: OutcomeRouter, loops: CompactedView[Loop],
                  metrics: PipelineMetrics, output: Output, disabler: LoopDisabler,
                  max_active: int) -> None:
         self.config = config
@@ -75,7 +74,6 @@ class Intake:
         #: deliveries started and not yet decided (queued, in flight, or in an open batch)
         self.active = 0
         self._active_by_loop: dict[str, int] = {}
-        self._settings: dict[str, tuple[int, LoopSettings]] = {}
         self._metrics: dict[str, LoopMetrics] = {}
         self._tiers: dict[str, Counter] = {}
         self._defer_after_s = config.sender.defer_after_s
@@ -115,18 +113,14 @@ class Intake:
     def _begin(self, entry: Entry) -> None:
         delivery = entry.delivery
         loop_id = delivery["loop_id"]
-        loop_def = self.loops.get(loop_id)
-        problem = undeliverable(loop_def)
+        settings = self.loops.get(loop_id)
+        problem = undeliverable(settings)
         if problem is not None:
             self._forget(loop_id)  # a re-enabled loop starts with a fresh breaker and streak
             self._dead_now(entry, problem)
             return
-        assert loop_def is not None
-        try:
-            settings = self._settings_of(loop_def)
-        except InvalidLoopDefinition as exc:
-            self._dead_now(entry, str(exc))
-            return
+        assert settings is not None
+        self._loop_metrics(loop_id)
         held = self._active_by_loop.get(loop_id, 0)
         lanes = self.lanes
         queued = lanes.queued(loop_id)
@@ -167,24 +161,24 @@ class Intake:
             self._start_batch(loop_id, entries)
 
     def _start_batch(self, loop_id: str, entries: list[Entry]) -> None:
-        loop_def = self.loops.get(loop_id)
-        problem = undeliverable(loop_def)
+        loop = self.loops.get(loop_id)
+        problem = undeliverable(loop)
         if problem is not None:
             self._decided(loop_id, len(entries))
             for entry in entries:
                 self._dead_now(entry, problem)
             return
-        assert loop_def is not None
+        assert loop is not None
         deliveries = [e.delivery for e in entries]
         ids = sorted(d["delivery_id"] for d in deliveries)
         webhook_id = "batch_" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
         payloads = [{**d["payload"], "webhook_id": d["delivery_id"]} for d in deliveries]
         attempt = max(len(d.get("attempts", ())) for d in deliveries) + 1
-        self.lanes.submit(self._settings_of(loop_def), Job(
+        self.lanes.submit(loop, Job(
             webhook_id, payloads, attempt, max(_age_s(d) for d in deliveries), entries))
 
     # -- outcomes -----------------------------------------------------------------------------
-    def after(self, settings: LoopSettings, job: Job, outcome: Outcome) -> None:
+    def after(self, settings: Loop, job: Job, outcome: Outcome) -> None:
         """The lanes' callback: records for every delivery of the job, metrics, disabling."""
         entries: list[Entry] = job.context
         loop_id = settings.id
@@ -238,20 +232,6 @@ class Intake:
             send(r.topic, r.key, r.value, acked, r.headers)
 
     # -- per-loop caches ----------------------------------------------------------------------
-    def _settings_of(self, loop_def: dict[str, Any]) -> LoopSettings:
-        loop_id = loop_def["id"]
-        cached = self._settings.get(loop_id)
-        version = loop_def.get("version", 0)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        s = self.config.sender
-        settings = LoopSettings.from_definition(loop_def, timeout_s=s.timeout_s,
-                                                max_in_flight=s.max_in_flight,
-                                                rate_per_s=s.rate_per_s)
-        self._settings[loop_id] = (version, settings)
-        self._loop_metrics(loop_id)
-        return settings
-
     def _loop_metrics(self, loop_id: str) -> LoopMetrics:
         lm = self._metrics.get(loop_id)
         if lm is None:
@@ -266,7 +246,6 @@ class Intake:
 
     def _forget(self, loop_id: str) -> None:
         if self._metrics.pop(loop_id, None) is not None:
-            self._settings.pop(loop_id, None)
             self.lanes.forget(loop_id)
             self.lanes.dispatcher.forget(loop_id)
             self.metrics.breaker_open.remove(loop_id)

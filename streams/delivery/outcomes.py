@@ -15,8 +15,7 @@ import orjson
 from senders.engine import Outcome
 from senders.retry import RetrySchedule
 
-from streams.kafka.records import OutRecord
-from streams.kafka.records import Attempt, Delivery, encode
+from streams.kafka.records import Attempt, Delivery, OutRecord, delivery_key, encode
 from streams.kafka.topics import Topics
 
 __all__ = ["Decision", "OutcomeRouter"]
@@ -59,7 +58,7 @@ class OutcomeRouter:
             return Decision(records, "delivered")
         updated: Delivery = dict(delivery)  # type: ignore[assignment]
         updated["attempts"] = [*previous, attempt]
-        key = self._key(delivery)
+        key = delivery_key(delivery)
         disable: str | None = None
         if outcome.kind == "gone":
             disable = "the endpoint answered 410 Gone"
@@ -84,17 +83,13 @@ class OutcomeRouter:
         updated["deferrals"] = delivery.get("deferrals", 0) + 1
         tier = self.first_tier
         updated["not_before_ms"] = now_ms + int(self.schedule.delays_s[0] * 1000)
-        return OutRecord(self.topics.retry[tier], self._key(delivery), encode(updated)), tier
+        return OutRecord(self.topics.retry[tier], delivery_key(delivery), encode(updated)), tier
 
     def dead_without_attempt(self, delivery: Delivery, reason: str, now_ms: int) -> OutRecord:
         """Dead-letter a delivery that cannot be attempted (loop deleted, disabled, ...)."""
-        return self._dead(delivery, self._key(delivery), reason, now_ms)
+        return self._dead(delivery, delivery_key(delivery), reason, now_ms)
 
     # -- records ---------------------------------------------------------------------------
-    @staticmethod
-    def _key(delivery: Delivery) -> bytes:
-        return f"{delivery['loop_id']}|{delivery.get('profile') or delivery['event_id']}".encode()
-
     def _dead(self, delivery: Delivery, key: bytes, reason: str, now_ms: int) -> OutRecord:
         dead: Delivery = dict(delivery)  # type: ignore[assignment]
         dead["final_reason"] = reason

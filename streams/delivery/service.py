@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from schemas.loop import Loop, limit
 from senders.engine import Dispatcher
 from senders.lanes import Lanes
 from senders.retry import RetrySchedule
@@ -68,7 +69,7 @@ class SenderService:
     """Runs until :meth:`stop`; see the module docstring for the guarantees."""
 
     def __init__(self, config: Config, topics: Topics, metrics: PipelineMetrics,
-                 dispatcher: Dispatcher, loops: CompactedView[dict[str, Any]],
+                 dispatcher: Dispatcher, loops: CompactedView[Loop],
                  loop_store: LoopStore, output: Output) -> None:
         self.config = config
         self.topics = topics
@@ -159,7 +160,7 @@ class SenderService:
     async def _shutdown(self) -> None:
         """Finish what is in flight (bounded), flush outcomes, commit, leave the group."""
         self.intake.flush_batches(everything=True)
-        deadline = time.monotonic() + self.config.sender.timeout_s + 5
+        deadline = time.monotonic() + limit("timeout_s", "maximum") + 5
         while (self.lanes.held or self.disabler.tasks) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         await self.lanes.close()
@@ -204,7 +205,7 @@ class SenderService:
     async def _revoked(self, partitions: list[TopicPartition], drain: bool) -> list[TopicPartition]:
         tps = {(p.topic, p.partition) for p in partitions}
         if drain:  # let in-flight work of these partitions finish so it is not sent twice
-            deadline = time.monotonic() + min(self.config.sender.timeout_s + 2, 30)
+            deadline = time.monotonic() + 30
             while time.monotonic() < deadline and self.ledger.busy(tps):
                 await asyncio.sleep(0.05)
             await self.output.flush(10)

@@ -6,13 +6,13 @@ import asyncio
 
 from senders.engine import Dispatcher, Outcome
 from senders.lanes import Job, Lanes
-from senders.model import LoopSettings
-from senders.testing import FakeClock, RecordedCall, RecordingClient, Reply
+from schemas.loop import Loop
+from senders.testing import FakeClock, RecordedCall, RecordingClient, Reply, make_loop
 
 
-def _loop(loop_id: str, cap: int) -> LoopSettings:
-    return LoopSettings(id=loop_id, url=f"https://{loop_id}.example/hook", max_in_flight=cap,
-                        rate_per_s=1e6)
+def _loop(loop_id: str, cap: int) -> Loop:
+    return make_loop(id=loop_id, url=f"https://{loop_id}.example/hook", max_in_flight=cap,
+                     rate_per_s=100_000)
 
 
 def _job(n: int) -> Job:
@@ -83,7 +83,7 @@ async def test_the_pace_of_a_loop_counts_its_oldest_unanswered_call() -> None:
     for n in range(10):
         lanes.submit(loop, _job(n))
     await asyncio.sleep(0.01)
-    assert lanes.per_call_s("slow") == 1e-6, "nothing answered, nothing old yet: 1 / rate"
+    assert lanes.per_call_s("slow") == 1e-5, "nothing answered, nothing old yet: 1 / rate"
     await clock.advance(8.0)
     assert lanes.per_call_s("slow") == 2.0, "a call unanswered for 8 s, 4 slots"
     assert lanes.lane_held("slow") == 10 and lanes.queued("slow") == 6

@@ -5,22 +5,26 @@ from typing import Any
 
 import pytest
 
+from senders.testing import make_loop
 from streams.delivery.decision import admit, undeliverable
 
-OK = {"id": "l", "url": "https://h.example/x", "status": "enabled",
-      "validation": {"validated_at": 1.0, "validated_url": "https://h.example/x"}}
+PROVEN = {"file_name": "feedbackloop-x.txt", "content": "x", "validated_at": 1.0,
+          "validated_url": "https://h.example/x", "method": "file"}
 
 
-@pytest.mark.parametrize("loop_def, reason", [
+@pytest.mark.parametrize("changes, reason", [
     (None, "loop deleted"),
-    ({**OK, "status": "disabled", "disabled_reason": "410"}, "loop disabled: 410"),
-    ({**OK, "status": "disabled"}, "loop disabled: by its owner"),
-    ({**OK, "validation": {}}, "loop URL ownership not validated"),
-    ({**OK, "url": "https://other.example/"}, "loop URL ownership not validated"),
-    (OK, None),
+    ({"status": "disabled", "disabled_reason": "410"}, "loop disabled: 410"),
+    ({"status": "disabled"}, "loop disabled: by its owner"),
+    ({"validation": {**PROVEN, "validated_at": None, "validated_url": None}},
+     "loop URL ownership not validated"),
+    ({"url": "https://other.example/"}, "loop URL ownership not validated"),
+    ({}, None),
 ])
-def test_undeliverable(loop_def: dict[str, Any] | None, reason: str | None) -> None:
-    assert undeliverable(loop_def) == reason
+def test_undeliverable(changes: dict[str, Any] | None, reason: str | None) -> None:
+    loop = None if changes is None else make_loop(
+        **{"url": "https://h.example/x", "validation": PROVEN, **changes})
+    assert undeliverable(loop) == reason
 
 
 BASE = dict(capacity=32, max_active=4096, defer_after_s=30.0)
