@@ -17,7 +17,9 @@ test (tests/streams/test_decision.py):
      loop's pace (``per_call_s``, which counts the age of its oldest unanswered call, so a
      hang is seen within a second, not when its first timeout fires) defers.
 
-  A deferred delivery past ``max_age_s`` is dead-lettered instead (the schedule's bound).
+  A deferred delivery is due again when the loop's queue should have drained (at least the
+  first retry delay, at most the loop's ``timeout_s``), so a hanging loop's deliveries are not
+  re-read every 5 s; one past ``max_age_s`` is dead-lettered instead (the schedule's bound).
 """
 from __future__ import annotations
 

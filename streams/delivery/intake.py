@@ -130,7 +130,9 @@ class Intake:
                 others_busy=lanes.busy > (1 if lanes.lane_held(loop_id) else 0),
                 max_active=self.max_active, per_call_s=lanes.per_call_s(loop_id),
                 defer_after_s=self._defer_after_s) == "defer":
-            self._defer(entry, loop_id)
+            # back when the queue should have drained, at most the loop's timeout from now:
+            # a hanging loop's deliveries are not re-read and re-deferred every 5 s
+            self._defer(entry, loop_id, min(queued * lanes.per_call_s(loop_id), settings.timeout_s))
             return
         self.active += 1
         self._active_by_loop[loop_id] = held + 1
@@ -144,12 +146,12 @@ class Intake:
                                    len(delivery.get("attempts", ())) + 1, _age_s(delivery),
                                    [entry]))
 
-    def _defer(self, entry: Entry, loop_id: str) -> None:
+    def _defer(self, entry: Entry, loop_id: str, delay_s: float) -> None:
         now = now_ms()
         if _age_s(entry.delivery) > self._max_age_s:
             self._dead_now(entry, f"deferred past max_age_s={self._max_age_s:g}: loop too slow")
             return
-        record, tier = self.router.defer(entry.delivery, now)
+        record, tier = self.router.defer(entry.delivery, now, delay_s)
         self._loop_metrics(loop_id).outcomes["deferred"].inc()
         self._tier(tier).inc()
         self._produce([record], entry)

@@ -77,12 +77,15 @@ class OutcomeRouter:
         records.append(OutRecord(self.topics.retry[tier], key, encode(updated)))
         return Decision(records, "retry", disable, tier)
 
-    def defer(self, delivery: Delivery, now_ms: int) -> tuple[OutRecord, str]:
-        """Move a delivery to the first tier without an attempt (its loop is saturated)."""
+    def defer(self, delivery: Delivery, now_ms: int,
+              delay_s: float | None = None) -> tuple[OutRecord, str]:
+        """Move a delivery to a retry tier without an attempt (its loop is saturated), due
+        after ``delay_s`` (at least the first delay, the default) in the tier for that delay."""
         updated: Delivery = dict(delivery)  # type: ignore[assignment]
         updated["deferrals"] = delivery.get("deferrals", 0) + 1
-        tier = self.first_tier
-        updated["not_before_ms"] = now_ms + int(self.schedule.delays_s[0] * 1000)
+        delay_s = max(delay_s or 0.0, self.schedule.delays_s[0])
+        tier = self.schedule.tier_for(delay_s)
+        updated["not_before_ms"] = now_ms + int(delay_s * 1000)
         return OutRecord(self.topics.retry[tier], delivery_key(delivery), encode(updated)), tier
 
     def dead_without_attempt(self, delivery: Delivery, reason: str, now_ms: int) -> OutRecord:
