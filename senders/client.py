@@ -20,7 +20,7 @@ from __future__ import annotations
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Self
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -30,8 +30,8 @@ from .errors import InvalidUrl, ResponseTooLarge
 from .ssrf import GuardedResolver, SsrfPolicy, literal_address
 from .upstream import translated
 
-__all__ = ["DEFAULT_USER_AGENT", "DeliveryClient", "HttpClient", "HttpResponse", "SNIPPET_BYTES",
-           "checked_url"]
+__all__ = ["DEFAULT_USER_AGENT", "DeliveryClient", "HttpClient", "HttpResponse", "PooledClient",
+           "SNIPPET_BYTES", "checked_url"]
 
 DEFAULT_USER_AGENT = "FeedbackLoops/0.1 (+https://www.standardwebhooks.com)"
 #: how much of a POST answer we keep (the attempt log's response snippet).
@@ -60,7 +60,25 @@ class DeliveryClient(Protocol):
         ...
 
 
-class HttpClient:
+class PooledClient:
+    """``async with client:`` for a client whose pool is made by ``start()`` (inside the
+    running event loop) and released by ``close()``."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+
+class HttpClient(PooledClient):
     """The real client. ``async with HttpClient(policy) as client:`` or ``await start()`` /
     ``await close()``.
 
@@ -130,13 +148,6 @@ class HttpClient:
         if self._resolver is not None:
             await self._resolver.close()
             self._resolver = None
-
-    async def __aenter__(self) -> HttpClient:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.close()
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str],
                    timeout_s: float) -> HttpResponse:

@@ -46,7 +46,7 @@ import pycurl
 from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .client import DEFAULT_USER_AGENT, SNIPPET_BYTES, HttpResponse, checked_url
+from .client import DEFAULT_USER_AGENT, SNIPPET_BYTES, HttpResponse, PooledClient, checked_url
 from .errors import DeliveryError, DnsError, SsrfRefused
 from .curlmulti import AsyncMulti
 from .ssrf import SsrfPolicy
@@ -132,7 +132,7 @@ class _Transfer:
         return CIMultiDictProxy(parsed)
 
 
-class CurlClient:
+class CurlClient(PooledClient):
     """A :class:`senders.client.DeliveryClient` on libcurl. ``async with CurlClient(policy)``
     or ``await start()`` / ``await close()``.
 
@@ -179,13 +179,6 @@ class CurlClient:
         for transfer in self._idle:
             transfer.curl.close()
         self._idle.clear()
-
-    async def __aenter__(self) -> CurlClient:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.close()
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str],
                    timeout_s: float) -> HttpResponse:
