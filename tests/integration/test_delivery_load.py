@@ -75,12 +75,13 @@ def healthy_run(project_factory: Callable[..., Project], receiver: Receiver, han
     the healthy loop's time from the first produce to its last delivery, and the longest gap
     between two of its deliveries."""
     tag = f"{'hang' if hanging else 'twin'}{int(timeout_s)}"
-    project = project_factory(sender={"rate_per_s": 100000})
+    project = project_factory()
     ok, other = f"/{tag}/ok", f"/{tag}/other"
+    limits = {"rate_per_s": 100000, "max_in_flight": 32}  # the healthy loop: CPU-bound
     publish_loops(project, [
-        {"id": "ok", "url": receiver.url(ok), "events": ["open"], "trusted": True},
+        {"id": "ok", "url": receiver.url(ok), "events": ["open"], "trusted": True, **limits},
         {"id": "other", "url": receiver.url(other), "events": ["open"], "trusted": True,
-         "timeout_s": timeout_s}])
+         **limits, "timeout_s": timeout_s}])
     if hanging:
         receiver.behave(other, delay_s=timeout_s + 600)  # accepts, reads, never answers
     world = DemoWorld(profiles=200, seed=9)
