@@ -9,10 +9,12 @@ test (tests/streams/test_decision.py):
   deferred to the first retry tier (no attempt; it comes back in a few seconds):
 
   1. a lane shorter than its in-flight cap always admits (the common case costs nothing);
-  2. **fair share**: while other loops have work, no loop holds more than half of the
-     process's started-but-undecided deliveries (``max_active``) — so a loop whose endpoint
-     hangs, whatever its timeout (up to the 120 s maximum), can never fill the sender's
-     reading budget and pause the loops beside it (issue 9.1);
+  2. **fair share**: while other loops have work, no loop whose queue needs more than
+     ``FAIR_WAIT_S`` to drain holds more than half of the process's started-but-undecided
+     deliveries (``max_active``) — so a loop whose endpoint hangs, whatever its timeout (up to
+     the 120 s maximum), can never fill the sender's reading budget and pause the loops
+     beside it (issue 9.1); a fast loop over half is not deferred (reading pauses for a
+     moment instead, which costs it nothing);
   3. **pace**: a lane whose queue would take longer than ``defer_after_s`` to drain at the
      loop's pace (``per_call_s``, which counts the age of its oldest unanswered call, so a
      hang is seen within a second, not when its first timeout fires) defers.
@@ -27,9 +29,11 @@ from typing import Literal
 
 from schemas.loop import Loop
 
-__all__ = ["Verdict", "admit", "undeliverable"]
+__all__ = ["FAIR_WAIT_S", "Verdict", "admit", "undeliverable"]
 
 Verdict = Literal["send", "defer"]
+#: a loop over its fair share is deferred only when its queue needs longer than this to drain
+FAIR_WAIT_S = 1.0
 
 
 def undeliverable(loop: Loop | None) -> str | None:
@@ -46,8 +50,9 @@ def admit(*, held: int, queued: int, capacity: int, others_busy: bool, max_activ
     much one more queued delivery adds to the wait (seconds)."""
     if queued < capacity and held < max_active // 2:
         return "send"
-    if others_busy and held >= max_active // 2:
+    wait_s = queued * per_call_s
+    if others_busy and held >= max_active // 2 and wait_s > FAIR_WAIT_S:
         return "defer"
-    if queued * per_call_s > defer_after_s:
+    if wait_s > defer_after_s:
         return "defer"
     return "send"

@@ -40,10 +40,18 @@ def test_a_fast_loop_alone_may_queue_far_beyond_its_cap() -> None:
                  **BASE) == "send"
 
 
-def test_no_loop_holds_more_than_half_the_started_work_while_others_wait() -> None:
-    assert admit(held=2048, queued=2016, others_busy=True, per_call_s=0.0001, **BASE) == "defer"
-    assert admit(held=2047, queued=2015, others_busy=True, per_call_s=0.0001, **BASE) == "send"
-    assert admit(held=2048, queued=2016, others_busy=False, per_call_s=0.0001, **BASE) == "send"
+def test_no_slow_loop_holds_more_than_half_the_started_work_while_others_wait() -> None:
+    # a call unanswered for 0.1 s with 32 slots: 2016 queued need 6.3 s
+    slow = 0.1 / 32
+    assert admit(held=2048, queued=2016, others_busy=True, per_call_s=slow, **BASE) == "defer"
+    assert admit(held=2047, queued=2015, others_busy=True, per_call_s=slow, **BASE) == "send"
+    assert admit(held=2048, queued=2016, others_busy=False, per_call_s=slow, **BASE) == "send"
+
+
+def test_a_fast_loop_over_half_is_not_deferred() -> None:
+    # 2 ms calls, 32 slots: 2016 queued drain in 0.13 s; reading pauses briefly instead
+    assert admit(held=2048, queued=2016, others_busy=True, per_call_s=0.002 / 32,
+                 **BASE) == "send"
 
 
 def test_a_slow_or_hanging_loop_defers_once_its_queue_outlasts_defer_after_s() -> None:
