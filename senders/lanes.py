@@ -141,6 +141,14 @@ class Lanes:
         capacity, rate_per_s = self._dispatcher.limits(loop_id) or (1, lane.loop.rate_per_s)
         return max(latency_s / capacity, 1.0 / rate_per_s)
 
+    def unanswered_s(self, loop_id: str) -> float | None:
+        """How long the loop's oldest call has been out when none of its calls was ever
+        answered (a hang, or a first call still under way); None once one was."""
+        lane = self._lanes.get(loop_id)
+        if lane is None or lane.latency_s or not lane.calls:
+            return None
+        return self._clock.monotonic() - next(iter(lane.calls)).started_s
+
     def forget(self, loop_id: str) -> None:
         """Drop an idle loop's lane (its statistics go with it)."""
         lane = self._lanes.get(loop_id)

@@ -130,9 +130,13 @@ class Intake:
                 others_busy=lanes.busy > (1 if lanes.lane_held(loop_id) else 0),
                 max_active=self.max_active, per_call_s=lanes.per_call_s(loop_id),
                 defer_after_s=self._defer_after_s) == "defer":
-            # back when the queue should have drained, at most the loop's timeout from now:
+            # back when the queue should have drained, at most the loop's timeout from now (for
+            # a loop none of whose calls was ever answered: when its oldest call times out), so
             # a hanging loop's deliveries are not re-read and re-deferred every 5 s
-            self._defer(entry, loop_id, min(queued * lanes.per_call_s(loop_id), settings.timeout_s))
+            unanswered_s = lanes.unanswered_s(loop_id)
+            delay_s = (settings.timeout_s - unanswered_s if unanswered_s is not None
+                       else queued * lanes.per_call_s(loop_id))
+            self._defer(entry, loop_id, min(delay_s, settings.timeout_s))
             return
         self.active += 1
         self._active_by_loop[loop_id] = held + 1

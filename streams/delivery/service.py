@@ -250,8 +250,10 @@ class SenderService:
         """Start held retry records when their time comes."""
         while True:
             now = now_ms()
-            for entry in self.ledger.due(now):
+            for i, entry in enumerate(self.ledger.due(now)):
                 self.intake.begin(entry)
+                if i % YIELD_EVERY == YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # a tier's worth coming due at once: let others in
             self._report_held()
             due = self.ledger.next_due_ms()
             wait_s = 0.5 if due is None else min(0.5, max(0.0, (due - now) / 1000))

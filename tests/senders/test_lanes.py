@@ -89,3 +89,26 @@ async def test_the_pace_of_a_loop_counts_its_oldest_unanswered_call() -> None:
     assert lanes.lane_held("slow") == 10 and lanes.queued("slow") == 6
     await lanes.close()
     assert outcomes == []
+
+
+async def test_a_loop_never_answered_reports_how_long_its_oldest_call_is_out() -> None:
+    clock = FakeClock()
+    answer = asyncio.Event()
+
+    async def waits(call: RecordedCall) -> Reply:
+        await answer.wait()
+        return 204
+
+    lanes = Lanes(Dispatcher(RecordingClient(handler=waits), clock=clock),
+                  lambda loop, job, o: None, clock=clock)
+    assert lanes.unanswered_s("a") is None
+    lanes.submit(_loop("a", 2), _job(1))
+    await asyncio.sleep(0.01)
+    await clock.advance(3.0)
+    assert lanes.unanswered_s("a") == 3.0
+    answer.set()
+    await asyncio.sleep(0.01)
+    lanes.submit(_loop("a", 2), _job(2))
+    await asyncio.sleep(0.01)
+    assert lanes.unanswered_s("a") is None, "answered once: its pace is known"
+    await lanes.close()
