@@ -143,6 +143,10 @@ class Dispatcher:
         state = self._loops.get(loop_id)
         return None if state is None else (state.limit.capacity, state.bucket.rate_per_s)
 
+    def capacity(self, loop: Loop) -> int:
+        """This process's in-flight cap for ``loop`` (its max_in_flight times the share)."""
+        return self._state(loop).limit.capacity
+
     def forget(self, loop_id: str) -> None:
         """Drop a deleted or disabled loop's state (its breaker history included)."""
         self._loops.pop(loop_id, None)
@@ -151,15 +155,32 @@ class Dispatcher:
     async def deliver(self, loop: Loop, webhook_id: str,
                       payloads: Sequence[Mapping[str, Any]], attempt: int, *,
                       age_s: float = 0.0) -> Outcome:
-        """One attempt (``attempt``: 1 for the first) to POST ``payloads`` to ``loop``.
-        ``age_s`` is the time since the first attempt, for the schedule's ``max_age_s``."""
+        """One attempt (``attempt``: 1 for the first) to POST ``payloads`` to ``loop``, after
+        waiting (FIFO) for one of the loop's in-flight slots. ``age_s`` is the time since the
+        first attempt, for the schedule's ``max_age_s``."""
+        state = self._state(loop)
+        if not state.breaker.allow_peek():
+            return self._circuit_open(state, attempt, age_s)
+        state.waiting += 1
+        try:
+            await state.limit.acquire()
+        finally:
+            state.waiting -= 1
+        try:
+            return await self.attempt(loop, webhook_id, payloads, attempt, age_s=age_s)
+        finally:
+            state.limit.release()
+
+    async def attempt(self, loop: Loop, webhook_id: str,
+                      payloads: Sequence[Mapping[str, Any]], attempt: int, *,
+                      age_s: float = 0.0) -> Outcome:
+        """:meth:`deliver` without the in-flight slot: for a caller that bounds the loop's
+        concurrency itself (:class:`senders.lanes.Lanes` runs at most the loop's in-flight cap
+        of these at a time). Breaker, rate token, signing and the POST as described above."""
         state = self._state(loop)
         breaker = state.breaker
         if not breaker.allow():
-            hint = breaker.retry_after_s()
-            return self._retry(attempt, age_s, None, 0.0, _CIRCUIT_OPEN,
-                               f"circuit open for loop {loop.id}", hint, b"", breaker.failing_since,
-                               breaker_open=True)
+            return self._circuit_open(state, attempt, age_s)
         probe = breaker.state == "half_open"
         try:
             body, content_type = encode(loop.encoding, payloads)
@@ -169,24 +190,16 @@ class Dispatcher:
             return Outcome("dead", None, 0.0, exc.error_class, str(exc),
                            failing_since=breaker.failing_since, attempt=attempt)
         sent_at: float | None = None
-        state.waiting += 1
         try:
-            await state.limit.acquire()
-        except BaseException:
-            state.waiting -= 1
-            if probe:
-                breaker.abandon_probe()
-            raise
-        try:
-            try:
-                await state.bucket.acquire()
-            finally:
-                state.waiting -= 1
+            if not state.bucket.try_acquire():
+                state.waiting += 1
+                try:
+                    await state.bucket.acquire()
+                finally:
+                    state.waiting -= 1
             if not probe and breaker.state != "closed":
                 # the breaker opened while we queued: do not pile onto a failing endpoint
-                return self._retry(attempt, age_s, None, 0.0, _CIRCUIT_OPEN,
-                                   f"circuit open for loop {loop.id}", breaker.retry_after_s(),
-                                   b"", breaker.failing_since, breaker_open=True)
+                return self._circuit_open(state, attempt, age_s)
             headers = state.signer.headers(webhook_id, self._clock.time(), body)
             headers["content-type"] = content_type
             state.in_flight += 1
@@ -207,9 +220,13 @@ class Dispatcher:
                 breaker.abandon_probe()
             return self._retry(attempt, age_s, None, 0.0, "InternalError", repr(exc), None, b"",
                                breaker.failing_since)
-        finally:
-            state.limit.release()
         return self._from_response(response, breaker, attempt, age_s)
+
+    def _circuit_open(self, state: _LoopState, attempt: int, age_s: float) -> Outcome:
+        breaker = state.breaker
+        return self._retry(attempt, age_s, None, 0.0, _CIRCUIT_OPEN,
+                           f"circuit open for loop {state.settings.id}", breaker.retry_after_s(),
+                           b"", breaker.failing_since, breaker_open=True)
 
     def _from_response(self, response: HttpResponse, breaker: CircuitBreaker, attempt: int,
                        age_s: float) -> Outcome:

@@ -8,6 +8,7 @@ from typing import Any
 
 from schemas.loop import Loop
 from senders.client import HttpClient
+from senders.curl import CurlClient
 from senders.engine import Dispatcher
 from senders.ssrf import SsrfPolicy
 
@@ -34,8 +35,10 @@ async def _main(config: Config) -> None:
     await loop.run_in_executor(None, loops.start)
     output = Output(config.kafka)
     output.start()
-    client = HttpClient(SsrfPolicy(config.security.allow_networks),
-                        limit=config.sender.process_max_in_flight)
+    policy = SsrfPolicy(config.security.allow_networks)
+    limit = config.sender.process_max_in_flight
+    client = (CurlClient(policy, limit=limit) if config.sender.http_client == "curl"
+              else HttpClient(policy, limit=limit))
     await client.start()
     s = config.sender
     dispatcher = Dispatcher(client, schedule=retry_schedule(config),

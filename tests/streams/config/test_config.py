@@ -184,3 +184,10 @@ def test_esp_behaviour_per_database_and_from_the_environment(tmp_path: Path) -> 
     assert str(config.esp.ref_secret) == "***"
     with pytest.raises(ConfigError, match=r"^esp.fields: expected key=value pairs"):
         load_config(None, environ={"FL_ESP_ON_COMPLAINT": "update", "FL_ESP_FIELDS": "newsletter"})
+
+
+def test_the_delivery_client_is_libcurl_unless_told_otherwise() -> None:
+    assert parse_config({}).sender.http_client == "curl"
+    assert parse_config({"sender": {"http_client": "aiohttp"}}).sender.http_client == "aiohttp"
+    with pytest.raises(ConfigError, match=r"sender.http_client: expected one of curl, aiohttp, got 'wget'"):
+        parse_config({"sender": {"http_client": "wget"}})
