@@ -35,9 +35,6 @@ __all__ = ["Job", "Lanes", "OnOutcome"]
 
 log = logging.getLogger(__name__)
 
-_CIRCUIT_OPEN = "CircuitOpen"
-
-
 @dataclass(slots=True, eq=False)
 class Job:
     """One call to make: a single delivery or a json-batch. ``context`` is the caller's and
@@ -206,7 +203,7 @@ class Lanes:
                     self._held -= 1
                     if not queue and not lane.in_flight:
                         self._busy -= 1
-                if outcome.error_class != _CIRCUIT_OPEN:
+                if not outcome.breaker_open:
                     lane.latency_s = 0.8 * lane.latency_s + 0.2 * outcome.latency_s \
                         if lane.latency_s else outcome.latency_s
                 try:
