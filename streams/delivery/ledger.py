@@ -8,7 +8,11 @@ heap (:meth:`Ledger.hold`) and count as unfinished.
 
 Rebalance: a revoked partition's state is dropped at once; entries of it that finish later
 mark an orphaned :class:`PartitionOffsets` and change nothing (the new owner re-reads from the
-last commit), and its held retries are dropped.
+last commit), and its held retries are dropped. A partition *lost* without a clean revoke (the
+group coordinator moved, a session timed out) could not be committed on the way out, so its
+finished prefix is remembered (:meth:`Ledger.lost`) and :meth:`Ledger.resume_at` starts the
+partition there when it comes back, if that is ahead of the group's committed offset:
+everything before it already has a durable outcome, so re-reading it only makes duplicates.
 """
 from __future__ import annotations
 
@@ -66,6 +70,8 @@ class Ledger:
         self.partitions: dict[TP, PartitionState] = {}
         self._held: list[tuple[int, int, Entry]] = []
         self._seq = itertools.count()
+        #: finished prefixes of partitions lost without a commit (see the module docstring)
+        self._lost_at: dict[TP, int] = {}
 
     # -- ownership --------------------------------------------------------------------------
     def assign(self, tps: Iterable[TP]) -> None:
@@ -84,6 +90,24 @@ class Ledger:
             self._held = [h for h in self._held if h[2].tp not in gone]
             heapq.heapify(self._held)
         return commits
+
+    def lost(self, tps: Iterable[TP]) -> None:
+        """Forget ``tps`` like :meth:`revoke`, remembering their finished prefixes."""
+        for tp, offset in self.revoke(tps):
+            self._lost_at[tp] = max(offset, self._lost_at.get(tp, -1))
+
+    def remembers(self, tp: TP) -> bool:
+        """A finished prefix of ``tp`` is remembered from when it was lost."""
+        return tp in self._lost_at
+
+    def resume_at(self, tp: TP, committed: int | None) -> int | None:
+        """Where a newly assigned ``tp`` should start instead of ``committed`` (the group's
+        committed offset, None when unknown): the finished prefix remembered when it was lost,
+        if that is ahead; else None (start at the committed offset). Forgets the memory."""
+        remembered = self._lost_at.pop(tp, None)
+        if remembered is None or (committed is not None and committed >= remembered):
+            return None
+        return remembered
 
     def busy(self, tps: Iterable[TP]) -> bool:
         """Has any of ``tps`` an unfinished entry that is not a held retry (in flight)?"""

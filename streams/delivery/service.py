@@ -181,6 +181,34 @@ class SenderService:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(self._assigned(partitions), self._loop).result(30)
+        self._skip_finished(consumer, partitions)
+
+    def _skip_finished(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions this process lost (and could not commit) start past what it finished
+        (:meth:`Ledger.resume_at`), and that offset is committed, so nobody re-sends it."""
+        remembered = [p for p in partitions if self.ledger.remembers((p.topic, p.partition))]
+        if not remembered:
+            return
+        try:
+            committed = {(c.topic, c.partition): c.offset if c.offset >= 0 else None
+                         for c in consumer.committed(remembered, timeout=10)}
+        except Exception as exc:  # no harm: the partitions start at the committed offset
+            log.info("lost partitions start at their committed offsets: %s", exc)
+            return
+        starts = []
+        for p in partitions:
+            at = self.ledger.resume_at((p.topic, p.partition), committed.get((p.topic, p.partition)))
+            starts.append(TopicPartition(p.topic, p.partition, at if at is not None else p.offset))
+        skipping = [s for s, p in zip(starts, partitions) if s.offset != p.offset]
+        if not skipping:
+            return
+        consumer.assign(starts)  # in the callback: librdkafka then assigns these, not its own
+        try:
+            consumer.commit(offsets=skipping, asynchronous=False)
+        except Exception as exc:  # the next regular commit covers it
+            log.info("commit after a lost assignment deferred: %s", exc)
+        log.info("lost partitions resume past their finished records: %s",
+                 " ".join(f"{s.topic}[{s.partition}]@{s.offset}" for s in skipping))
 
     async def _assigned(self, partitions: list[TopicPartition]) -> None:
         self.ledger.assign((p.topic, p.partition) for p in partitions)
@@ -209,7 +237,11 @@ class SenderService:
             while time.monotonic() < deadline and self.ledger.busy(tps):
                 await asyncio.sleep(0.05)
             await self.output.flush(10)
-        commits = self.ledger.revoke(tps)
+        if drain:
+            commits = self.ledger.revoke(tps)
+        else:
+            self.ledger.lost(tps)
+            commits = []
         self._update_share()
         log.info("revoked %s", _describe(tps))
         return [TopicPartition(t, p, o) for (t, p), o in commits] if drain else []

@@ -103,3 +103,33 @@ def test_partition_offsets_only_keep_unfinished_offsets() -> None:
     assert offsets.outstanding == 1 and offsets.committable() is None
     offsets.done(0)
     assert offsets.committable() == 100_000
+
+
+def test_a_lost_partition_resumes_past_its_finished_prefix_when_that_is_ahead() -> None:
+    ledger = Ledger()
+    ledger.assign([TP0, TP1])
+    for offset in range(5):
+        entry = ledger.read(TP0, offset, D)  # type: ignore[arg-type]
+        assert entry is not None
+        if offset < 4:
+            entry.finish()  # 0-3 delivered and durable, 4 still in flight
+    ledger.lost([TP0, TP1])  # the coordinator moved: no commit was possible
+    assert ledger.remembers(TP0) and not ledger.remembers(TP1)  # TP1 had finished nothing
+    ledger.assign([TP0])
+    # the group had committed 2: start at 4 (0-3 are done), not at 2 (2 and 3 sent twice)
+    assert ledger.resume_at(TP0, 2) == 4
+    assert not ledger.remembers(TP0), "used once"
+    ledger.lost([TP0])
+    assert not ledger.remembers(TP0), "nothing finished in the new generation yet"
+
+
+def test_a_lost_partition_others_moved_on_starts_at_the_committed_offset() -> None:
+    ledger = Ledger()
+    ledger.assign([TP0])
+    entry = ledger.read(TP0, 0, D)  # type: ignore[arg-type]
+    assert entry is not None
+    entry.finish()
+    ledger.lost([TP0])
+    assert ledger.resume_at(TP0, 7) is None, "another sender committed further meanwhile"
+    ledger.lost([TP0])
+    assert ledger.resume_at(TP0, None) is None, "nothing remembered any more"
