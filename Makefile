@@ -6,11 +6,12 @@ CONFIG ?= deploy/demo.yaml
 KAFKACTL := $(PYTHON) deploy/kafka/kafkactl.py
 PYTEST_ARGS ?=
 
-.PHONY: run test fuzz nginx bench venv kafka kafka-stop kafka-status topics worker sender typecheck clean help
+.PHONY: run test unit fuzz nginx bench venv kafka kafka-stop kafka-status topics worker sender typecheck clean help
 
 help:
 	@echo "make run     - set up and run the demo: Kafka, worker, sender, demo receiver and producer"
 	@echo "make test    - set up and run the whole test suite (starts its own broker)"
+	@echo "make unit    - the tests that need no broker (under a minute)"
 	@echo "make bench   - run the benchmark scenarios (see docs/benchmarks.md)"
 	@echo "make kafka | kafka-stop | kafka-status - the local single-node KRaft broker"
 
@@ -45,6 +46,10 @@ test: venv nginx
 	$(KAFKACTL) fetch
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The tests that need no broker (not marked kafka): no Java, no Maven fetch, under a minute.
+unit: venv
+	$(BIN)/pytest -m "not kafka" $(PYTEST_ARGS)
 
 # Debian packages the tests and the benchmark run for real, installed when missing (as root):
 # nginx-light, the benchmark's receiver (its echo module too), which the bench tests exercise.

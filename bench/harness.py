@@ -49,7 +49,7 @@ class Options:
     delay_ms: float = 20.0
     batch_size: int = 100
     batch_wait_ms: int = 200
-    hang_timeout_s: float = 2.0
+    hang_timeout_s: float = 60.0
     #: scale-out: seconds between starting the extra worker and the spike
     join_lead_s: float = 2.5
     profile: bool = False
@@ -293,17 +293,25 @@ def account(result: ScenarioResult, sampler: CpuSampler, processes: Sequence[Pro
 
 def add_ceilings(result: ScenarioResult, opts: Options, url: str, body: bytes,
                  requests: int, concurrency: int, topics: Sequence[str] | None,
-                 records: int, events_per_request: int = 1) -> None:
-    """The bare-HTTP ceiling (same receiver, same number of processes as senders) and the bare
-    Kafka ceiling (the scenario's input topics); ratios of the scenario's rate to both."""
-    try:
-        h = http_ceiling(url, body, requests, concurrency, processes=opts.senders)
-        result.ceilings.update(http_requests_per_s=round(h.per_s, 1),
-                               http_events_per_s=round(h.per_s * events_per_request, 1),
-                               http_concurrency=concurrency, http_processes=h.processes,
-                               http_errors=h.errors)
-    except RuntimeError as exc:
-        result.notes.append(f"HTTP ceiling failed: {exc}")
+                 records: int, events_per_request: int = 1,
+                 clients: Sequence[str] = ("aiohttp", "curl")) -> None:
+    """The bare-HTTP ceilings (same receiver, same number of processes as senders; one per
+    client in ``clients``: aiohttp's keys are ``http_*``, the others ``<client>_http_*``) and
+    the bare Kafka ceiling (the scenario's input topics); ratios of the scenario's rate to
+    each."""
+    for client in clients:
+        prefix = "http" if client == "aiohttp" else f"{client}_http"
+        try:
+            h = http_ceiling(url, body, requests, concurrency, processes=opts.senders,
+                             client=client)
+            result.ceilings.update({
+                f"{prefix}_requests_per_s": round(h.per_s, 1),
+                f"{prefix}_events_per_s": round(h.per_s * events_per_request, 1),
+                f"{prefix}_cpu_us_per_request": round(h.cpu_us_per_request, 1),
+                f"{prefix}_concurrency": concurrency, f"{prefix}_processes": h.processes,
+                f"{prefix}_errors": h.errors})
+        except RuntimeError as exc:
+            result.notes.append(f"HTTP ceiling ({client}) failed: {exc}")
     if topics:
         try:
             k = kafka_ceiling(opts.bootstrap, topics, records)
@@ -319,5 +327,9 @@ def ratios(result: ScenarioResult) -> None:
     rate = result.drain_per_s if result.extra.get("cold") else result.per_s
     if result.ceilings.get("http_events_per_s"):
         result.ceilings["ratio_to_http"] = round(rate / result.ceilings["http_events_per_s"], 3)
+    for client in ("curl", "reqwest"):
+        if result.ceilings.get(f"{client}_http_events_per_s"):
+            result.ceilings[f"ratio_to_{client}_http"] = round(
+                rate / result.ceilings[f"{client}_http_events_per_s"], 3)
     if result.ceilings.get("kafka_per_s"):
         result.ceilings["ratio_to_kafka"] = round(rate / result.ceilings["kafka_per_s"], 4)

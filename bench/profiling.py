@@ -78,7 +78,8 @@ def _short(frame: str) -> str:
 #: still shows in the self ranking)
 _SCAFFOLDING = ("<module> ", "_run_module_as_main ", "_run_code ", "main (streams/cli/main.py",
                 "Command.", "Group.invoke ", "Context.invoke ", "App.main ", "new_func ",
-                "register.<locals>.", "run_sender ", "run (asyncio/runners.py",
+                "_Root.invoke ", "worker (streams/cli/run.py", "sender (streams/cli/run.py",
+                "_run_faust ", "run_sender ", "run (asyncio/runners.py",
                 "Runner.run ", "Worker.execute_from_commandline ", "BaseEventLoop.run_",
                 "BaseEventLoop._run_once ", "Handle._run ", "Thread._bootstrap", "Thread.run ",
                 "_worker (concurrent/", "_WorkItem.run ", "_main (streams/delivery/main.py",

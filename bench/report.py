@@ -77,6 +77,18 @@ def _print_text(results: Sequence[ScenarioResult]) -> None:
         if "worker_per_s" in r.extra:
             print(f"  [{r.name}] worker stage: every event enriched {r.extra['worker_done_s']:g} s "
                   f"after the first produce ({r.extra['worker_per_s']:,.0f} ev/s)")
+        ceilings = [(client, prefix) for client, prefix in
+                    (("aiohttp", "http"), ("curl", "curl_http"), ("reqwest", "reqwest_http"))
+                    if f"{prefix}_requests_per_s" in r.ceilings]
+        if ceilings:
+            per_event = 1e6 * r.cpu_s.get("sender0", float("nan")) / max(r.events, 1)
+            text = "; ".join(
+                f"{client} {r.ceilings[f'{prefix}_requests_per_s']:,.0f}/s, "
+                f"{r.ceilings.get(f'{prefix}_cpu_us_per_request', float('nan')):.0f} µs CPU per "
+                f"request, ratio {r.ceilings.get('ratio_to_' + prefix if client != 'aiohttp' else 'ratio_to_http', float('nan')):.2f}"
+                for client, prefix in ceilings)
+            print(f"  [{r.name}] bare HTTP ceilings (same receiver, same run): {text}; "
+                  f"sender0 {per_event:,.0f} µs CPU per event")
         for t in r.targets:
             print(f"  [{r.name}] {t.describe()}")
         for note in r.notes:

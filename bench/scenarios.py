@@ -71,7 +71,8 @@ def _receiver(opts: Options) -> tuple[str, str]:
     return kind, "nginx (return 204)" if kind == "nginx" else "aiohttp (Python, records ids)"
 
 
-def _single_ceilings(opts: Options, url: str, in_flight: int, per_request: int = 1
+def _single_ceilings(opts: Options, url: str, in_flight: int, per_request: int = 1,
+                     clients: tuple[str, ...] = ("aiohttp", "curl")
                      ) -> Callable[[ScenarioResult, Pipeline, Workload], None]:
     def after(result: ScenarioResult, pipeline: Pipeline, workload: Workload) -> None:
         # a real enriched payload, with an event id no scenario counts
@@ -84,12 +85,13 @@ def _single_ceilings(opts: Options, url: str, in_flight: int, per_request: int =
                   else workload.topics_used())
         add_ceilings(result, opts, url, body, requests, in_flight,
                      [topics] if isinstance(topics, str) else topics,
-                     int(result.produce["records"]), per_request)
+                     int(result.produce["records"]), per_request, clients)
     return after
 
 
 def _one_loop(opts: Options, name: str, events: int, *, profiles: int | None = None,
-              ceilings: bool = True, **setup: Any) -> ScenarioResult:
+              ceilings: bool = True, clients: tuple[str, ...] = ("aiohttp", "curl"),
+              **setup: Any) -> ScenarioResult:
     """One signed json loop (128 in flight unless told) on the fast receiver; with
     ``ceilings``, the single-event ceilings measured against the same receiver. ``setup``:
     further :class:`Setup` fields (mode, rate, store, hooks)."""
@@ -101,7 +103,8 @@ def _one_loop(opts: Options, name: str, events: int, *, profiles: int | None = N
         name, SCENARIOS[name].title, receiver, label,
         [loop_decl("bench", url, max_in_flight=in_flight)], events,
         profiles if profiles is not None else _profiles(opts), in_flight,
-        after=_single_ceilings(opts, url, in_flight) if ceilings else None, **setup))
+        after=_single_ceilings(opts, url, in_flight, clients=clients) if ceilings else None,
+        **setup))
 
 
 @scenario("single", "(1) spike, single-event json, signed, receiver answers at once")
@@ -220,11 +223,14 @@ def backlog(opts: Options) -> ScenarioResult:
 
 @scenario("sender", "(5) the sender stage alone: fl.deliveries filled at once, no worker")
 def sender(opts: Options) -> ScenarioResult:
-    result = _one_loop(opts, "sender", opts.pick(opts.events, 100_000, 20_000), mode="sender")
+    result = _one_loop(opts, "sender", opts.pick(opts.events, 100_000, 20_000), mode="sender",
+                       clients=("aiohttp", "curl", "reqwest"))
     result.notes.append("the ceiling runs as many processes as there are senders, with the "
                         "same requests in flight per process")
     result.targets.append(Target("sender stage / bare aiohttp ceiling", 0.6, ">=",
                                  result.ceilings.get("ratio_to_http", float("nan"))))
+    result.targets.append(Target("sender stage / bare libcurl ceiling", 0.6, ">=",
+                                 result.ceilings.get("ratio_to_curl_http", float("nan"))))
     peer = opts.earlier.get("connect")
     if peer is not None and peer.per_s > 0:  # NaN (the peer did not run) compares False
         result.targets.append(Target("sender stage / Kafka Connect's HTTP sink (same run)", 1.0,
@@ -233,6 +239,10 @@ def sender(opts: Options) -> ScenarioResult:
         theirs = _per_delivery_us(peer, "connect")
         result.notes.append(f"CPU per delivery: sender {mine:,.0f} µs, Kafka Connect JVM "
                             f"{theirs:,.0f} µs (same run)")
+    else:  # the issue's figure of the peer, measured on a quiet machine
+        result.targets.append(Target(
+            "sender CPU per delivery below Kafka Connect's HTTP sink (152 µs, issue 10)", 152,
+            "<=", _per_delivery_us(result, "sender"), " µs"))
     return result
 
 

@@ -80,6 +80,14 @@ class CircuitBreaker:
         self._probing = True
         return True
 
+    def allow_peek(self) -> bool:
+        """Would :meth:`allow` say yes now? (Takes no probe: a caller about to queue asks.)"""
+        if self._state == "closed":
+            return True
+        if self._state == "open":
+            return self._clock.monotonic() >= self._reopen_at
+        return not self._probing
+
     def retry_after_s(self) -> float | None:
         """Seconds until a probe will be allowed; None unless open."""
         if self._state != "open":

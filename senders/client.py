@@ -20,7 +20,7 @@ from __future__ import annotations
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Self
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -30,7 +30,8 @@ from .errors import InvalidUrl, ResponseTooLarge
 from .ssrf import GuardedResolver, SsrfPolicy, literal_address
 from .upstream import translated
 
-__all__ = ["DEFAULT_USER_AGENT", "DeliveryClient", "HttpClient", "HttpResponse", "SNIPPET_BYTES"]
+__all__ = ["DEFAULT_USER_AGENT", "DeliveryClient", "HttpClient", "HttpResponse", "PooledClient",
+           "SNIPPET_BYTES", "checked_url"]
 
 DEFAULT_USER_AGENT = "FeedbackLoops/0.1 (+https://www.standardwebhooks.com)"
 #: how much of a POST answer we keep (the attempt log's response snippet).
@@ -59,7 +60,25 @@ class DeliveryClient(Protocol):
         ...
 
 
-class HttpClient:
+class PooledClient:
+    """``async with client:`` for a client whose pool is made by ``start()`` (inside the
+    running event loop) and released by ``close()``."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+
+class HttpClient(PooledClient):
     """The real client. ``async with HttpClient(policy) as client:`` or ``await start()`` /
     ``await close()``.
 
@@ -130,13 +149,6 @@ class HttpClient:
             await self._resolver.close()
             self._resolver = None
 
-    async def __aenter__(self) -> HttpClient:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.close()
-
     async def post(self, url: str, body: bytes, headers: Mapping[str, str],
                    timeout_s: float) -> HttpResponse:
         """POST ``body``; never follows redirects. Returns any status (the caller classifies);
@@ -180,28 +192,12 @@ class HttpClient:
         allowed address in canonical notation. Raises InvalidUrl or SsrfRefused."""
         target = self._targets.get(url)
         if target is None:
-            target = self._check_url(url)
+            target = checked_url(self.policy, url)
             if len(self._targets) >= _MAX_CACHED_URLS:
                 self._targets.clear()
             self._targets[url] = target
         return target
 
-    def _check_url(self, url: str) -> URL:
-        try:
-            parsed = URL(url)
-            port = parsed.port
-        except (ValueError, TypeError) as exc:
-            raise InvalidUrl(url, str(exc) or "cannot be parsed") from None
-        if parsed.scheme not in ("http", "https"):
-            raise InvalidUrl(url, "the scheme must be http or https")
-        host = parsed.raw_host
-        if not host or port is None:
-            raise InvalidUrl(url, "has no host")
-        self.policy.check_host(host)
-        address = literal_address(host)
-        if address is not None and address.version == 4 and str(address) != host:
-            raise InvalidUrl(url, f"{host} is a non-canonical IPv4 address (it means {address})")
-        return parsed.with_fragment(None)
 
     def _started(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -213,6 +209,26 @@ class HttpClient:
         if timeout is None:
             timeout = self._timeouts[timeout_s] = aiohttp.ClientTimeout(total=timeout_s)
         return timeout
+
+
+def checked_url(policy: SsrfPolicy, url: str) -> URL:
+    """Parse and check ``url``: http(s), a host, a port, and, for IP-literal hosts, an allowed
+    address in canonical notation. Raises InvalidUrl or SsrfRefused."""
+    try:
+        parsed = URL(url)
+        port = parsed.port
+    except (ValueError, TypeError) as exc:
+        raise InvalidUrl(url, str(exc) or "cannot be parsed") from None
+    if parsed.scheme not in ("http", "https"):
+        raise InvalidUrl(url, "the scheme must be http or https")
+    host = parsed.raw_host
+    if not host or port is None:
+        raise InvalidUrl(url, "has no host")
+    policy.check_host(host)
+    address = literal_address(host)
+    if address is not None and address.version == 4 and str(address) != host:
+        raise InvalidUrl(url, f"{host} is a non-canonical IPv4 address (it means {address})")
+    return parsed.with_fragment(None)
 
 
 async def _read_upto(content: aiohttp.StreamReader, limit: int) -> bytes:

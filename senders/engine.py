@@ -53,6 +53,7 @@ class Outcome:
     answer. ``retry_after_s`` is the other side's hint (Retry-After, or the breaker's remaining
     open time); ``retry_in_s`` the jittered wait the schedule chose (kind retry only).
     ``failing_since`` (Unix seconds) is the start of the loop's current failure streak.
+    ``breaker_open``: the loop's circuit breaker refused the call, nothing was sent.
     """
 
     kind: OutcomeKind
@@ -65,6 +66,7 @@ class Outcome:
     response_snippet: bytes = b""
     failing_since: float | None = None
     attempt: int = 1
+    breaker_open: bool = False
 
 
 class _LoopState:
@@ -141,6 +143,10 @@ class Dispatcher:
         state = self._loops.get(loop_id)
         return None if state is None else (state.limit.capacity, state.bucket.rate_per_s)
 
+    def capacity(self, loop: Loop) -> int:
+        """This process's in-flight cap for ``loop`` (its max_in_flight times the share)."""
+        return self._state(loop).limit.capacity
+
     def forget(self, loop_id: str) -> None:
         """Drop a deleted or disabled loop's state (its breaker history included)."""
         self._loops.pop(loop_id, None)
@@ -149,15 +155,34 @@ class Dispatcher:
     async def deliver(self, loop: Loop, webhook_id: str,
                       payloads: Sequence[Mapping[str, Any]], attempt: int, *,
                       age_s: float = 0.0, headers: Mapping[str, str] | None = None) -> Outcome:
-        """One attempt (``attempt``: 1 for the first) to POST ``payloads`` to ``loop``.
-        ``age_s`` is the time since the first attempt, for the schedule's ``max_age_s``;
-        ``headers`` are sent besides the signed ones (a replay's ``webhook-replay``)."""
+        """One attempt (``attempt``: 1 for the first) to POST ``payloads`` to ``loop``, after
+        waiting (FIFO) for one of the loop's in-flight slots. ``age_s`` is the time since the
+        first attempt, for the schedule's ``max_age_s``; ``headers`` are sent besides the
+        signed ones (a replay's ``webhook-replay``)."""
+        state = self._state(loop)
+        if not state.breaker.allow_peek():
+            return self._circuit_open(state, attempt, age_s)
+        state.waiting += 1
+        try:
+            await state.limit.acquire()
+        finally:
+            state.waiting -= 1
+        try:
+            return await self.attempt(loop, webhook_id, payloads, attempt, age_s=age_s,
+                                      headers=headers)
+        finally:
+            state.limit.release()
+
+    async def attempt(self, loop: Loop, webhook_id: str,
+                      payloads: Sequence[Mapping[str, Any]], attempt: int, *,
+                      age_s: float = 0.0, headers: Mapping[str, str] | None = None) -> Outcome:
+        """:meth:`deliver` without the in-flight slot: for a caller that bounds the loop's
+        concurrency itself (:class:`senders.lanes.Lanes` runs at most the loop's in-flight cap
+        of these at a time). Breaker, rate token, signing and the POST as described above."""
         state = self._state(loop)
         breaker = state.breaker
         if not breaker.allow():
-            hint = breaker.retry_after_s()
-            return self._retry(attempt, age_s, None, 0.0, _CIRCUIT_OPEN,
-                               f"circuit open for loop {loop.id}", hint, b"", breaker.failing_since)
+            return self._circuit_open(state, attempt, age_s)
         probe = breaker.state == "half_open"
         try:
             body, content_type = encode(loop.encoding, payloads)
@@ -167,24 +192,16 @@ class Dispatcher:
             return Outcome("dead", None, 0.0, exc.error_class, str(exc),
                            failing_since=breaker.failing_since, attempt=attempt)
         sent_at: float | None = None
-        state.waiting += 1
         try:
-            await state.limit.acquire()
-        except BaseException:
-            state.waiting -= 1
-            if probe:
-                breaker.abandon_probe()
-            raise
-        try:
-            try:
-                await state.bucket.acquire()
-            finally:
-                state.waiting -= 1
+            if not state.bucket.try_acquire():
+                state.waiting += 1
+                try:
+                    await state.bucket.acquire()
+                finally:
+                    state.waiting -= 1
             if not probe and breaker.state != "closed":
                 # the breaker opened while we queued: do not pile onto a failing endpoint
-                return self._retry(attempt, age_s, None, 0.0, _CIRCUIT_OPEN,
-                                   f"circuit open for loop {loop.id}", breaker.retry_after_s(),
-                                   b"", breaker.failing_since)
+                return self._circuit_open(state, attempt, age_s)
             signed = state.signer.headers(webhook_id, self._clock.time(), body)
             signed["content-type"] = content_type
             if headers:
@@ -207,9 +224,13 @@ class Dispatcher:
                 breaker.abandon_probe()
             return self._retry(attempt, age_s, None, 0.0, "InternalError", repr(exc), None, b"",
                                breaker.failing_since)
-        finally:
-            state.limit.release()
         return self._from_response(response, breaker, attempt, age_s)
+
+    def _circuit_open(self, state: _LoopState, attempt: int, age_s: float) -> Outcome:
+        breaker = state.breaker
+        return self._retry(attempt, age_s, None, 0.0, _CIRCUIT_OPEN,
+                           f"circuit open for loop {state.settings.id}", breaker.retry_after_s(),
+                           b"", breaker.failing_since, breaker_open=True)
 
     def _from_response(self, response: HttpResponse, breaker: CircuitBreaker, attempt: int,
                        age_s: float) -> Outcome:
@@ -252,14 +273,14 @@ class Dispatcher:
 
     def _retry(self, attempt: int, age_s: float, status: int | None, latency_s: float,
                error_class: str, reason: str, retry_after_s: float | None, snippet: bytes,
-               failing_since: float | None) -> Outcome:
+               failing_since: float | None, breaker_open: bool = False) -> Outcome:
         retry_in_s = self._schedule.delay_for(attempt, retry_after_s, self._rng, age_s=age_s)
         if retry_in_s is None:
             return Outcome("dead", status, latency_s, error_class,
                            f"gave up after {attempt} attempts: {reason}", retry_after_s, None,
-                           snippet, failing_since, attempt)
+                           snippet, failing_since, attempt, breaker_open)
         return Outcome("retry", status, latency_s, error_class, reason, retry_after_s, retry_in_s,
-                       snippet, failing_since, attempt)
+                       snippet, failing_since, attempt, breaker_open)
 
     # -- per-loop state ---------------------------------------------------------------------
     def _state(self, loop: Loop) -> _LoopState:

@@ -26,16 +26,13 @@ from streams.ops.redrive import redrive
 from streams.config.settings import KafkaConfig
 from streams.kafka.topics import Topics
 from streams.kafka.history import tail
-from streams.api.inputs import InputError, from_invalid
+from streams.api.inputs import from_invalid
+from streams.errors import InputError, NotFound
 
 __all__ = ["ControlPlane", "NotFound", "public_view", "what_receivers_need"]
 
 SNIPPET_BYTES = 1024
 TEST_PREFIX = "test_"
-
-
-class NotFound(LookupError):
-    """No loop with that id."""
 
 
 def _mask(secret: str) -> str:

@@ -12,18 +12,11 @@ from typing import Any, Callable, Mapping
 from schemas.errors import InvalidRecord
 from schemas.validation import RAW_EVENT_TYPES
 
+from streams.errors import InputError
+
 __all__ = ["CREATE_FIELDS", "SIGNATURES", "parse_signature", "InputError", "PATCH_FIELDS", "from_invalid", "parse_create",
            "parse_list_filter", "parse_patch", "parse_redrive", "parse_replay", "parse_rotate",
            "parse_test"]
-
-
-class InputError(ValueError):
-    """A request body problem: ``field`` and a human ``problem``."""
-
-    def __init__(self, field: str | None, problem: str) -> None:
-        super().__init__(f"{field}: {problem}" if field else problem)
-        self.field = field
-        self.problem = problem
 
 
 #: what a client may set on a loop; the model (schemas.loop.Loop) checks the values

@@ -33,8 +33,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except InputError as exc:
         return web.json_response({"error": exc.problem, "field": exc.field}, status=400)
     except NotFound as exc:
-        return web.json_response({"error": f"no loop with id {exc.args[0]!r}", "field": "id"},
-                                 status=404)
+        return web.json_response({"error": str(exc), "field": "id"}, status=404)
     except ReplayNotFound as exc:
         return web.json_response({"error": f"no replay with id {exc.args[0]!r}",
                                   "field": "id"}, status=404)

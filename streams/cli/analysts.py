@@ -14,6 +14,7 @@ import click
 
 from schemas.loop import Loop
 
+from streams.cli.context import connected_config
 from streams.config.settings import Config
 from streams.kafka.loopstore import parse_loop
 from streams.kafka.registry import CompactedView
@@ -91,7 +92,7 @@ def _loop(config: Config, loop_id: str) -> Loop:
     return loop
 
 
-def export_command(config: Config) -> click.Command:
+def export_command() -> click.Command:
     @click.command(name="export")
     @window_options
     @click.option("--scope", "loop_id", metavar="LOOP_ID",
@@ -117,6 +118,7 @@ def export_command(config: Config) -> click.Command:
 
         from streams.ops.export import export
 
+        config = connected_config()
         since_ms = moment(since, "--since")
         until_ms = moment(until, "--until", parse_moment("now"))
         selection = Selection(split_types(types), database, collection,

@@ -2,7 +2,8 @@
 ``invalid``.
 
 The same :class:`ControlPlane` as the HTTP API, run in this process against Kafka: the CLI
-needs broker access, not an API token. Output is JSON (one document per command).
+needs broker access, not an API token. Output is JSON (one document per command). A bad
+argument or unknown id ends the command through the root's error handling (one line).
 """
 from __future__ import annotations
 
@@ -17,21 +18,22 @@ import click
 from senders.client import HttpClient
 from senders.ssrf import SsrfPolicy
 
+from streams.cli.context import connected_config
 from streams.kafka.loopstore import LoopStore, parse_loop
 from streams.kafka.registry import CompactedView
 from schemas.loop import Loop
-from streams.config.settings import Config
 from streams.kafka.topics import Topics
-from streams.api.control import ControlPlane, NotFound, public_view
-from streams.api.inputs import (InputError, parse_create, parse_list_filter, parse_patch,
-                                parse_test)
+from streams.api.control import ControlPlane, public_view
+from streams.api.inputs import parse_create, parse_list_filter, parse_patch, parse_test
 
 __all__ = ["dead_letters_group", "invalid_group", "loops_group"]
 
 T = TypeVar("T")
 
 
-def _run(config: Config, action: Callable[[ControlPlane], Awaitable[T]]) -> T:
+def _run(action: Callable[[ControlPlane], Awaitable[T]]) -> T:
+    config = connected_config()
+
     async def main() -> T:
         topics = Topics.for_config(config)
         view: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
@@ -46,12 +48,7 @@ def _run(config: Config, action: Callable[[ControlPlane], Awaitable[T]]) -> T:
             await client.close()
             view.stop()
 
-    try:
-        return asyncio.run(main())
-    except InputError as exc:
-        raise click.ClickException(f"{exc.field}: {exc.problem}" if exc.field else exc.problem)
-    except NotFound as exc:
-        raise click.ClickException(f"no loop with id {exc.args[0]!r}")
+    return asyncio.run(main())
 
 
 def _echo(doc: Any) -> None:
@@ -62,7 +59,7 @@ def _split(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
-def loops_group(config: Config) -> click.Group:
+def loops_group() -> click.Group:
     @click.group(name="loops")
     def loops() -> None:
         """Manage feedback loops (the same operations as the control API)."""
@@ -91,7 +88,8 @@ def loops_group(config: Config) -> click.Group:
                            ("signature", signature)):
             if value is not None:
                 body[key] = value
-        loop = _run(config, lambda c: c.create(parse_create(body)))
+        checked = parse_create(body)
+        loop = _run(lambda c: c.create(checked))
         _echo(public_view(loop, reveal_secrets=True))
 
     @loops.command(name="list")
@@ -107,7 +105,7 @@ def loops_group(config: Config) -> click.Group:
                                                            ("event", event)) if v is not None})
             return [public_view(loop) for loop in c.list(*filters)]
 
-        _echo({"loops": _run(config, action)})
+        _echo({"loops": _run(action)})
 
     @loops.command(name="show")
     @click.argument("loop_id")
@@ -117,7 +115,7 @@ def loops_group(config: Config) -> click.Group:
         async def action(c: ControlPlane) -> dict[str, Any]:
             return public_view(c.get(loop_id))
 
-        _echo(_run(config, action))
+        _echo(_run(action))
 
     @loops.command(name="set")
     @click.argument("loop_id")
@@ -142,14 +140,15 @@ def loops_group(config: Config) -> click.Group:
                                   ("rate_per_s", rate_per_s), ("max_in_flight", max_in_flight),
                                   ("timeout_s", timeout_s), ("status", status))
                 if v is not None}
-        _echo(public_view(_run(config, lambda c: c.patch(loop_id, parse_patch(body)))))
+        checked = parse_patch(body)
+        _echo(public_view(_run(lambda c: c.patch(loop_id, checked))))
 
     @loops.command(name="validate")
     @click.argument("loop_id")
     @click.option("--method", type=click.Choice(["file", "dns"]), default="file")
     def validate(loop_id: str, method: str) -> None:
         """Check URL ownership now."""
-        loop, result = _run(config, lambda c: c.validate(loop_id, method))
+        loop, result = _run(lambda c: c.validate(loop_id, method))
         _echo({"validated": result.valid, "checks": [ch.as_dict() for ch in result.checks],
                "loop": public_view(loop)})
         if not result.valid:
@@ -170,13 +169,13 @@ def loops_group(config: Config) -> click.Group:
         except ValueError as exc:
             raise click.ClickException(f"not JSON: {exc}") from None
         encoding, data = parse_test(body)
-        _echo(_run(config, lambda c: c.test_call(loop_id, encoding, data)))
+        _echo(_run(lambda c: c.test_call(loop_id, encoding, data)))
 
     @loops.command(name="rm")
     @click.argument("loop_id")
     def rm(loop_id: str) -> None:
         """Delete a loop."""
-        _run(config, lambda c: c.delete(loop_id))
+        _run(lambda c: c.delete(loop_id))
         click.echo(f"deleted {loop_id}")
 
     @loops.command(name="rotate-secret")
@@ -187,7 +186,7 @@ def loops_group(config: Config) -> click.Group:
                   help="the new secret's kind (default: the loop's current one)")
     def rotate(loop_id: str, grace_s: float, signature: str | None) -> None:
         """Issue a new signing secret; the old one signs too until the grace period ends."""
-        loop, new = _run(config, lambda c: c.rotate_secret(loop_id, grace_s, signature))
+        loop, new = _run(lambda c: c.rotate_secret(loop_id, grace_s, signature))
         _echo({**new, "loop": public_view(loop)})
 
     @loops.command(name="public-key")
@@ -198,14 +197,14 @@ def loops_group(config: Config) -> click.Group:
         async def action(c: ControlPlane) -> list[dict[str, Any]]:
             return c.public_keys(loop_id)
 
-        _echo({"public_keys": _run(config, action)})
+        _echo({"public_keys": _run(action)})
 
     return loops
 
 
-# The loop is an argument, not an option: at import time Faust takes any argument starting
-# with "--loop" (or "-L") from sys.argv as its event-loop implementation.
-def dead_letters_group(config: Config) -> click.Group:
+# The loop is an argument, not an option: when every command imported Faust, Faust took any
+# argument starting with "--loop" (or "-L") from sys.argv as its event-loop implementation.
+def dead_letters_group() -> click.Group:
     @click.group(name="dead-letters")
     def dead() -> None:
         """Read and re-drive dead letters."""
@@ -215,7 +214,7 @@ def dead_letters_group(config: Config) -> click.Group:
     @click.option("--limit", type=int, default=20, show_default=True)
     def listing(loop_id: str | None, limit: int) -> None:
         """The newest dead letters (of LOOP_ID, else of every loop)."""
-        _echo({"dead_letters": _run(config, lambda c: c.dead_letters(loop_id, limit))})
+        _echo({"dead_letters": _run(lambda c: c.dead_letters(loop_id, limit))})
 
     @dead.command(name="redrive")
     @click.argument("loop_id", required=False)
@@ -226,12 +225,12 @@ def dead_letters_group(config: Config) -> click.Group:
         """Put dead letters (of LOOP_ID, else of every loop) back on fl.deliveries: same
         webhook-id, a fresh retry schedule."""
         window = (_moment(since, "--since"), _moment(until, "--until"))
-        _echo(_run(config, lambda c: c.redrive(loop_id, window[0], window[1], dry_run)))
+        _echo(_run(lambda c: c.redrive(loop_id, window[0], window[1], dry_run)))
 
     return dead
 
 
-def invalid_group(config: Config) -> click.Group:
+def invalid_group() -> click.Group:
     @click.group(name="invalid")
     def invalid() -> None:
         """Read fl.invalid and replay records after a fix."""
@@ -242,7 +241,7 @@ def invalid_group(config: Config) -> click.Group:
     @click.option("--limit", type=int, default=20, show_default=True)
     def listing(topic: str | None, reason: str | None, limit: int) -> None:
         """The newest invalid records, with reason and source coordinates."""
-        _echo({"invalid": _run(config, lambda c: c.invalid(topic, reason, limit))})
+        _echo({"invalid": _run(lambda c: c.invalid(topic, reason, limit))})
 
     @invalid.command(name="replay")
     @click.option("--topic", help="only records from this source topic (full name)")
@@ -254,7 +253,7 @@ def invalid_group(config: Config) -> click.Group:
                dry_run: bool) -> None:
         """Write matching invalid records back to their source topics, unchanged."""
         window = (_moment(since, "--since"), _moment(until, "--until"))
-        _echo(_run(config, lambda c: c.replay_invalid(topic, reason, window[0], window[1],
+        _echo(_run(lambda c: c.replay_invalid(topic, reason, window[0], window[1],
                                                       dry_run)))
 
     return invalid

@@ -16,6 +16,7 @@ from schemas.loop import Loop
 
 from streams.api.inputs import InputError
 from streams.cli.analysts import window_options
+from streams.cli.context import connected_config
 from streams.config.settings import Config
 from streams.kafka.loopstore import parse_loop
 from streams.kafka.registry import CompactedView
@@ -80,7 +81,7 @@ def _follow(replays: Replays, replay_id: str, quiet: bool = False) -> dict[str, 
             time.sleep(0.5)
 
 
-def replay_group(config: Config) -> click.Group:
+def replay_group() -> click.Group:
     @click.group(name="replay")
     def replay() -> None:
         """Re-deliver a time window of the raw history to one loop (marked as a replay)."""
@@ -110,7 +111,7 @@ def replay_group(config: Config) -> click.Group:
             started = r.start(body)
             return _follow(r, started["id"], quiet=True) if dry_run else started
 
-        status = with_replays(config, action)
+        status = with_replays(connected_config(), action)
         if dry_run:
             click.echo(f"dry run: {status['selected']:,} events would be sent to {loop_id} "
                        f"({status['read']:,} records read); nothing was sent", err=True)
@@ -119,30 +120,30 @@ def replay_group(config: Config) -> click.Group:
     @replay.command(name="list")
     def listing() -> None:
         """Every replay with its state and counts, oldest first."""
-        _echo({"replays": with_replays(config, lambda r: r.list())})
+        _echo({"replays": with_replays(connected_config(), lambda r: r.list())})
 
     @replay.command(name="status")
     @click.argument("replay_id")
     @click.option("--quiet", is_flag=True, help="no progress bar, only the final status")
     def status(replay_id: str, quiet: bool) -> None:
         """Live progress (read / routed / delivered, rate, ETA) until the replay finishes."""
-        _echo(with_replays(config, lambda r: _follow(r, replay_id, quiet)))
+        _echo(with_replays(connected_config(), lambda r: _follow(r, replay_id, quiet)))
 
     @replay.command(name="cancel")
     @click.argument("replay_id")
     def cancel(replay_id: str) -> None:
         """Stop a replay: nothing more is read, queued deliveries are dropped."""
-        _echo(with_replays(config, lambda r: r.cancel(replay_id)))
+        _echo(with_replays(connected_config(), lambda r: r.cancel(replay_id)))
 
     return replay
 
 
-def replayer_command(config: Config) -> click.Command:
+def replayer_command() -> click.Command:
     @click.command(name="replayer")
     def replayer() -> None:
         """Run a replayer process: runs replays and delivers them in the replay lane."""
         from streams.replay.main import run_replayer
 
-        run_replayer(config)
+        run_replayer(connected_config())
 
     return replayer

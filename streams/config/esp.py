@@ -1,7 +1,7 @@
 """The ``esp`` section: mapping reports to profiles, what complaints and bounces do, the bounce
 rule table, the one-click unsubscribe endpoint and the outgoing headers.
 
-``check()`` methods raise ``ValueError`` with ``"<key>: <problem>"`` (see
+``check()`` methods raise :class:`~streams.errors.ConfigError` with ``"<key>: <problem>"`` (see
 :mod:`streams.config.settings`).
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from enrichers.esp import DEFAULT_RULES, REASONS, BounceRules
 from enrichers.esp.taxonomy import BounceClass
 from streams.config.secret import Secret
+from streams.errors import ConfigError
 
 __all__ = ["Behaviour", "BouncePattern", "BounceRulesDecl", "EspConfig", "EspDatabase",
            "SoftBounceLimit", "UnsubscribeConfig", "UNSUBSCRIBING_TYPES"]
@@ -31,9 +32,9 @@ UNSUBSCRIBING_TYPES = frozenset({"abuse", "fraud", "virus", "other"})
 def _check_behaviour(key: str, behaviour: str, fields: dict[str, str],
                      fields_key: str = "fields") -> None:
     if behaviour == "update" and not fields:
-        raise ValueError(f"{fields_key}: {key}: update needs the field values to set")
+        raise ConfigError(f"{fields_key}: {key}: update needs the field values to set")
     if behaviour != "update" and fields:
-        raise ValueError(f"{fields_key}: only used with {key}: update, not {behaviour}")
+        raise ConfigError(f"{fields_key}: only used with {key}: update, not {behaviour}")
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,13 @@ class EspDatabase:
 
     def check(self) -> None:
         if not self.database:
-            raise ValueError("database: must not be empty")
+            raise ConfigError("database: must not be empty")
         _check_behaviour("on_complaint", self.on_complaint, self.fields)
         if self.on_hard_bounce is not None or self.hard_bounce_fields is not None:
             _check_behaviour("on_hard_bounce", self.on_hard_bounce or "nothing",
                              self.hard_bounce_fields or {}, "hard_bounce_fields")
         if self.bounce_envelopes and not self.map_bounces_by_recipient:
-            raise ValueError("bounce_envelopes: only used with map_bounces_by_recipient: true")
+            raise ConfigError("bounce_envelopes: only used with map_bounces_by_recipient: true")
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,10 @@ class BounceRulesDecl:
     def check(self) -> None:
         for code in self.codes:
             if not code.isdigit():
-                raise ValueError(f"codes.{code}: not an SMTP reply code")
+                raise ConfigError(f"codes.{code}: not an SMTP reply code")
         for reason, klass in self.classes.items():
             if reason not in REASONS:
-                raise ValueError(f"classes.{reason}: not a reason; valid: {', '.join(REASONS)}")
+                raise ConfigError(f"classes.{reason}: not a reason; valid: {', '.join(REASONS)}")
         self.rules()
 
     def rules(self) -> BounceRules:
@@ -115,9 +116,9 @@ class SoftBounceLimit:
 
     def check(self) -> None:
         if not 0 <= self.count <= 100:
-            raise ValueError(f"count: must be 0..100 (0: off), got {self.count}")
+            raise ConfigError(f"count: must be 0..100 (0: off), got {self.count}")
         if not 0 < self.days <= 90:
-            raise ValueError(f"days: must be more than 0 and at most 90, got {self.days}")
+            raise ConfigError(f"days: must be more than 0 and at most 90, got {self.days}")
 
 
 @dataclass(frozen=True)
@@ -141,18 +142,18 @@ class UnsubscribeConfig:
             parts = urlsplit(self.base_url)
             loopback = _is_loopback(parts.hostname or "")
             if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-                raise ValueError(f"base_url: must be an https:// URL (http only for loopback), "
-                                 f"got {self.base_url!r}")
+                raise ConfigError(f"base_url: must be an https:// URL (http only for loopback), "
+                                  f"got {self.base_url!r}")
             if not parts.hostname or parts.query or parts.fragment:
-                raise ValueError(f"base_url: must be scheme://host[:port][/path], got "
-                                 f"{self.base_url!r}")
+                raise ConfigError(f"base_url: must be scheme://host[:port][/path], got "
+                                  f"{self.base_url!r}")
         if not 0 < self.rate_per_s <= 1000 or not 1 <= self.burst <= 10000:
-            raise ValueError("rate_per_s/burst: must be 0 < rate_per_s <= 1000 and "
-                             "1 <= burst <= 10000")
+            raise ConfigError("rate_per_s/burst: must be 0 < rate_per_s <= 1000 and "
+                              "1 <= burst <= 10000")
         if not 0 < self.total_rate_per_s <= 100_000:
-            raise ValueError(f"total_rate_per_s: must be 0..100000, got {self.total_rate_per_s}")
+            raise ConfigError(f"total_rate_per_s: must be 0..100000, got {self.total_rate_per_s}")
         if not 100 <= self.timeout_ms <= 30_000:
-            raise ValueError(f"timeout_ms: must be 100..30000, got {self.timeout_ms}")
+            raise ConfigError(f"timeout_ms: must be 100..30000, got {self.timeout_ms}")
 
 
 def _is_loopback(host: str) -> bool:
@@ -198,28 +199,28 @@ class EspConfig:
 
     def check(self) -> None:
         if self.ref_secret is not None and len(self.ref_secret.reveal()) < 16:
-            raise ValueError("ref_secret: needs at least 16 characters")
+            raise ConfigError("ref_secret: needs at least 16 characters")
         if self.previous_ref_secrets and self.ref_secret is None:
-            raise ValueError("previous_ref_secrets: set ref_secret too (the current secret)")
+            raise ConfigError("previous_ref_secrets: set ref_secret too (the current secret)")
         _check_behaviour("on_complaint", self.on_complaint, self.fields)
         _check_behaviour("on_hard_bounce", self.on_hard_bounce, self.hard_bounce_fields,
                          "hard_bounce_fields")
         for i, kind in enumerate(self.unsubscribe_feedback_types):
             if kind not in UNSUBSCRIBING_TYPES:
-                raise ValueError(f"unsubscribe_feedback_types[{i}]: {kind!r} never unsubscribes "
-                                 f"anyone; allowed: {', '.join(sorted(UNSUBSCRIBING_TYPES))}")
+                raise ConfigError(f"unsubscribe_feedback_types[{i}]: {kind!r} never unsubscribes "
+                                  f"anyone; allowed: {', '.join(sorted(UNSUBSCRIBING_TYPES))}")
         seen: set[str] = set()
         for i, db in enumerate(self.databases):
             if db.database in seen:
-                raise ValueError(f"databases[{i}].database: {db.database!r} is listed twice")
+                raise ConfigError(f"databases[{i}].database: {db.database!r} is listed twice")
             seen.add(db.database)
         mapping = [db for db in self.databases if db.map_bounces_by_recipient]
         if len(mapping) > 1 and any(not db.bounce_envelopes for db in mapping):
-            raise ValueError("databases: several map bounces by recipient; each needs "
-                             "bounce_envelopes to say which bounces are its")
+            raise ConfigError("databases: several map bounces by recipient; each needs "
+                              "bounce_envelopes to say which bounces are its")
         if not 1024 <= self.max_report_bytes <= 1_000_000:
-            raise ValueError(f"max_report_bytes: must be 1024..1000000, got "
-                             f"{self.max_report_bytes}")
+            raise ConfigError(f"max_report_bytes: must be 1024..1000000, got "
+                              f"{self.max_report_bytes}")
 
     def _database(self, database: str) -> EspDatabase | None:
         return next((db for db in self.databases if db.database == database), None)

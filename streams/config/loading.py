@@ -7,28 +7,28 @@ Precedence (last wins): defaults < YAML file < environment. Environment variable
   ``FL_KAFKA_TOPIC_PREFIX=staging.``; lists take comma-separated values.
 
 A bad key or value raises :class:`ConfigError` whose one-line message names the key, the bad
-value and what would be valid. Secrets (:class:`Secret`) print as ``'***'``.
+value and what would be valid; a misspelt key (in the file or an ``FL_`` variable) names the
+closest valid one: ``kafka.partitons: unknown key (did you mean 'partitions'?)``.
+Secrets (:class:`Secret`) print as ``'***'``.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
 from streams.config.settings import Config, Secret
+from streams.errors import ConfigError
 
 __all__ = ["ConfigError", "load_config", "parse_config"]
 
 ENV_PREFIX = "FL_"
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key and the problem."""
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
@@ -72,15 +72,18 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
         rest = name[len(ENV_PREFIX):].lower()
         section, _, key = rest.partition("_")
         if section not in sections or section == "loops" or not key:
-            valid = ", ".join(f"FL_{s.upper()}_<KEY>" for s in sections if s != "loops")
-            raise ConfigError(f"environment {name}: unknown setting (valid: {valid})")
+            valid = "valid: " + ", ".join(f"FL_{s.upper()}_<KEY>" for s in sections if s != "loops")
+            raise ConfigError(f"environment {name}: unknown setting "
+                              f"{_hint(rest, _env_names(), valid, _env_name)}")
         overrides.append((name, section, key, value))
     for env_name, section, key, value in overrides:
         section_type = _hints(Config)[section]
         field_names = {f.name for f in dataclasses.fields(section_type)}
         if key not in field_names:
+            valid = f"valid keys: {', '.join(sorted(field_names))}"
+            candidates = [f"{section}_{f}" for f in field_names]
             raise ConfigError(f"environment {env_name}: {section}.{key} is not a setting "
-                              f"(valid keys: {', '.join(sorted(field_names))})")
+                              f"{_hint(f'{section}_{key}', candidates, valid, _env_name)}")
         current = data.get(section)
         if current is None:
             current = {}
@@ -90,6 +93,23 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
         current[key] = _EnvValue(value)
         data[section] = current
     return data
+
+
+def _hint(typo: str, candidates: Iterable[str], valid: str, show: Callable[[str], str]) -> str:
+    """``(did you mean X?)`` with the closest candidate (difflib), else ``(<valid>)``."""
+    close = difflib.get_close_matches(typo, list(candidates), n=1)
+    return f"(did you mean {show(close[0])}?)" if close else f"({valid})"
+
+
+def _env_names() -> list[str]:
+    """Every ``<section>_<key>`` the environment may set, lower case, without the prefix."""
+    return [f"{section.name}_{f.name}" for section in dataclasses.fields(Config)
+            if section.name != "loops"
+            for f in dataclasses.fields(_hints(Config)[section.name])]
+
+
+def _env_name(section_key: str) -> str:
+    return f"{ENV_PREFIX}{section_key.upper()}"
 
 
 # Set by tools around us, not by users: never treated as our settings.
@@ -116,7 +136,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
     unknown = sorted(set(map(str, data)) - set(fields))
     if unknown:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise ConfigError(f"{key}: unknown key (valid keys here: {', '.join(sorted(fields))})")
+        valid = f"valid keys here: {', '.join(sorted(fields))}"
+        raise ConfigError(f"{key}: unknown key {_hint(unknown[0], fields, valid, repr)}")
     kwargs = {}
     for name, value in data.items():
         key = f"{where}.{name}" if where else name
@@ -131,7 +152,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if check is not None and cls is not Config:
         try:
             check()
-        except ValueError as exc:
+        except ConfigError as exc:
             raise ConfigError(f"{where}.{exc}" if where else str(exc)) from None
     return obj
 

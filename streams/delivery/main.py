@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from schemas.loop import Loop
 from senders.client import HttpClient
+from senders.curl import CurlClient
 from senders.engine import Dispatcher
 from senders.ssrf import SsrfPolicy
 
@@ -34,8 +35,10 @@ async def start_service(config: Config, topics: Topics, loops: CompactedView[Loo
     closes both after ``run``); shared by the sender and the replayer."""
     output = Output(config.kafka)
     output.start()
-    client = HttpClient(SsrfPolicy(config.security.allow_networks),
-                        limit=config.sender.process_max_in_flight)
+    policy = SsrfPolicy(config.security.allow_networks)
+    limit = config.sender.process_max_in_flight
+    client = (CurlClient(policy, limit=limit) if config.sender.http_client == "curl"
+              else HttpClient(policy, limit=limit))
     await client.start()
     s = config.sender
     dispatcher = Dispatcher(client, schedule=retry_schedule(config),

@@ -1,41 +1,55 @@
 """Which offset of a partition may be committed when records finish out of order."""
 from __future__ import annotations
 
-from collections import deque
-
 __all__ = ["PartitionOffsets"]
 
 
 class PartitionOffsets:
-    """Offsets read from one partition, in order; ``done(o)`` marks one finished.
+    """Offsets read from one partition, in increasing order; ``done(o)`` marks one finished.
 
-    ``committable()`` is the offset to commit: one past the longest finished prefix, i.e. the
-    first unfinished offset. Nothing after an unfinished record is ever committed.
+    ``committable()`` is the offset to commit: the first unfinished offset (one past the
+    longest finished prefix). Nothing after an unfinished record is ever committed.
+
+    Only *unfinished* offsets are kept (a set), so records that finished behind a slow one
+    (a call that takes its full 120 s timeout, say) cost nothing while they wait for it to
+    finish; ``outstanding`` counts unfinished records only.
     """
 
-    __slots__ = ("_pending", "_done", "_next", "_committed")
+    __slots__ = ("_unfinished", "_low", "_first", "_last", "_committed")
 
     def __init__(self) -> None:
-        self._pending: deque[int] = deque()
-        self._done: set[int] = set()
-        self._next: int | None = None
+        self._unfinished: set[int] = set()
+        self._low: int | None = None      # min(_unfinished) when known, else None
+        self._first: int | None = None    # the first offset read
+        self._last: int | None = None     # the last offset read
         self._committed: int | None = None
 
     def read(self, offset: int) -> None:
-        self._pending.append(offset)
+        if not self._unfinished:
+            self._low = offset
+        self._unfinished.add(offset)
+        if self._first is None:
+            self._first = offset
+        self._last = offset
 
     def done(self, offset: int) -> None:
-        self._done.add(offset)
-        pending, finished = self._pending, self._done
-        while pending and pending[0] in finished:
-            finished.discard(pending[0])
-            self._next = pending.popleft() + 1
+        self._unfinished.discard(offset)
+        if offset == self._low:
+            self._low = None  # recomputed when needed
 
     def committable(self) -> int | None:
         """The offset to commit now, or None when nothing new finished since the last commit."""
-        if self._next is None or self._next == self._committed:
+        if self._last is None:
             return None
-        return self._next
+        if self._unfinished:
+            if self._low is None:
+                self._low = min(self._unfinished)
+            position = self._low
+        else:
+            position = self._last + 1
+        if position == self._committed or (self._committed is None and position == self._first):
+            return None
+        return position
 
     def committed(self, offset: int) -> None:
         self._committed = offset
@@ -43,4 +57,4 @@ class PartitionOffsets:
     @property
     def outstanding(self) -> int:
         """Records read and not finished."""
-        return len(self._pending)
+        return len(self._unfinished)

@@ -43,22 +43,22 @@ class OutcomeRouter:
 
     def after_attempt(self, delivery: Delivery, outcome: Outcome, now_ms: int,
                       disable_after_s: float | None = None) -> Decision:
-        n = len(delivery.get("attempts", ())) + 1
+        previous = delivery.get("attempts") or ()
+        n = len(previous) + 1
         attempt: Attempt = {
             "n": n, "at_ms": now_ms, "outcome": outcome.kind, "status": outcome.status,
             "error": outcome.error_class, "reason": outcome.reason,
             "latency_ms": round(outcome.latency_s * 1000, 3),
         }
-        updated: Delivery = dict(delivery)  # type: ignore[assignment]
-        updated["attempts"] = [*delivery.get("attempts", ()), attempt]
         # The attempt log records calls; a breaker refusal made none, so it is kept in the
         # delivery's own history (and counts against the schedule) but not logged.
-        skipped = outcome.error_class == "CircuitOpen"
-        records = [] if skipped else [self._attempt_log(updated, attempt, outcome)]
+        records = [] if outcome.breaker_open else [self._attempt_log(delivery, attempt, outcome)]
+        if outcome.kind == "delivered":  # the common case: no copy of the delivery
+            return Decision(records, "delivered")
+        updated: Delivery = dict(delivery)  # type: ignore[assignment]
+        updated["attempts"] = [*previous, attempt]
         key = delivery_key(delivery)
         disable: str | None = None
-        if outcome.kind == "delivered":
-            return Decision(records, "delivered")
         if outcome.kind == "gone":
             disable = "the endpoint answered 410 Gone"
             records.append(self._dead(updated, key, f"410 Gone: {outcome.reason}", now_ms))
@@ -76,12 +76,15 @@ class OutcomeRouter:
         records.append(OutRecord(self.topics.retry[tier], key, encode(updated)))
         return Decision(records, "retry", disable, tier)
 
-    def defer(self, delivery: Delivery, now_ms: int) -> tuple[OutRecord, str]:
-        """Move a delivery to the first tier without an attempt (its loop is saturated)."""
+    def defer(self, delivery: Delivery, now_ms: int,
+              delay_s: float | None = None) -> tuple[OutRecord, str]:
+        """Move a delivery to a retry tier without an attempt (its loop is saturated), due
+        after ``delay_s`` (at least the first delay, the default) in the tier for that delay."""
         updated: Delivery = dict(delivery)  # type: ignore[assignment]
         updated["deferrals"] = delivery.get("deferrals", 0) + 1
-        tier = self.first_tier
-        updated["not_before_ms"] = now_ms + int(self.schedule.delays_s[0] * 1000)
+        delay_s = max(delay_s or 0.0, self.schedule.delays_s[0])
+        tier = self.schedule.tier_for(delay_s)
+        updated["not_before_ms"] = now_ms + int(delay_s * 1000)
         return OutRecord(self.topics.retry[tier], delivery_key(delivery), encode(updated)), tier
 
     def dead_without_attempt(self, delivery: Delivery, reason: str, now_ms: int) -> OutRecord:
@@ -97,12 +100,13 @@ class OutcomeRouter:
         return OutRecord(self.topics.dead, key, encode(dead))
 
     def _attempt_log(self, delivery: Delivery, attempt: Attempt, outcome: Outcome) -> OutRecord:
+        snippet = outcome.response_snippet
         doc: dict[str, Any] = {
             "loop_id": delivery["loop_id"], "delivery_id": delivery["delivery_id"],
             "event_id": delivery["event_id"], "event_type": delivery.get("event_type"),
             "attempt": attempt["n"], "at_ms": attempt["at_ms"], "outcome": outcome.kind,
             "status": outcome.status, "latency_ms": attempt["latency_ms"],
             "error_class": outcome.error_class, "reason": outcome.reason,
-            "response": outcome.response_snippet[:SNIPPET_BYTES].decode("utf-8", "replace"),
+            "response": snippet[:SNIPPET_BYTES].decode("utf-8", "replace") if snippet else "",
         }
         return OutRecord(self.topics.attempts, delivery["loop_id"].encode(), orjson.dumps(doc))

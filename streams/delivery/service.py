@@ -1,70 +1,66 @@
 """The sender process: consume deliveries, POST them, write outcomes, commit in order.
 
 One confluent-kafka consumer (group ``<app_id>-sender``, round-robin assignment) reads
-``fl.deliveries`` and every ``fl.deliveries.retry.<tier>``. Every record becomes a task at
-once — records of one partition are *not* sent in order, so a slow loop never blocks a healthy
-one — and the :class:`senders.engine.Dispatcher` applies each loop's in-flight cap, rate limit
-and circuit breaker. Retry records wait in memory until their ``not_before_ms``.
+``fl.deliveries`` and every ``fl.deliveries.retry.<tier>``. Each record is decoded once and
+handed to :class:`streams.delivery.intake.Intake`, which decides (dead letter, defer, send) and
+queues it in its loop's lane (:class:`senders.lanes.Lanes`): records of one partition are *not*
+sent in order, so a slow loop never blocks a healthy one. Retry records wait in memory until
+their ``not_before_ms``.
 
 At-least-once: a record's offset becomes committable only when the records its outcome caused
 (attempt log, retry, dead letter) are acknowledged by Kafka, and only the finished prefix of
-each partition is committed (:class:`PartitionOffsets`). Back-pressure: a partition with more
-than ``max_pending_per_partition`` unfinished records is paused until a quarter finish; a
-loop whose queue would take longer than ``defer_after_s`` to drain at its recent pace has new
-deliveries deferred to the first retry tier.
+each partition is committed (:class:`streams.delivery.ledger.Ledger`). Back-pressure: reading
+pauses while ``ACTIVE_PER_SLOT`` x ``process_max_in_flight`` deliveries are started and
+undecided (no loop may hold more than half of that while others have work, see
+:mod:`streams.delivery.decision`), and a partition with ``max_pending_per_partition``
+unfinished records pauses until a quarter of them finish.
 
 All consumer calls run on one dedicated thread; rebalance callbacks (which librdkafka runs
 inside ``consume``) hand work to the event loop and wait for it.
 
-Lanes: the live sender (``lane="live"``) reads ``fl.deliveries`` and the retry tiers; the
-replay lane (``lane="replay"``, in the replayer process, :mod:`streams.replay`) reads
-``fl.deliveries.replay`` in its own group with ``replay.share`` of every loop's caps, sends
-the ``webhook-replay`` header, drops deliveries of cancelled replays and never defers. A replay
-delivery that needs a retry waits in the shared retry tiers; when it is due the live sender
-hands it back to the replay lane's topic instead of sending it.
+Lanes of traffic: the live sender (``lane="live"``) reads ``fl.deliveries`` and the retry
+tiers; the replay lane (``lane="replay"``, in the replayer process, :mod:`streams.replay`)
+reads ``fl.deliveries.replay`` in its own group with ``replay.share`` of every loop's caps and
+stops reading while ``hold()`` says live traffic has a backlog (see :class:`Intake` for what
+differs per delivery).
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import heapq
-import itertools
 import logging
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from schemas.loop import Loop, limit
-from senders.batching import Batcher
-from senders.engine import Dispatcher, Outcome
+from senders.engine import Dispatcher
+from senders.lanes import Lanes
 from senders.retry import RetrySchedule
 
-from streams.kafka.clients import confluent_config
-from streams.kafka.records import OutRecord
-from streams.kafka.loopstore import LoopStore
-from streams.metrics import PipelineMetrics
-from streams.kafka.output import Output
-from streams.kafka.records import Delivery, decode, delivery_key, encode, now_ms
-from streams.kafka.registry import CompactedView
 from streams.config.settings import Config
-from streams.kafka.topics import Topics
 from streams.delivery.disabling import LoopDisabler
-from streams.delivery.offsets import PartitionOffsets
+from streams.delivery.intake import Intake
+from streams.delivery.ledger import TP, Ledger
 from streams.delivery.outcomes import OutcomeRouter
+from streams.kafka.clients import confluent_config
+from streams.kafka.loopstore import LoopStore
+from streams.kafka.output import Output
+from streams.kafka.records import now_ms
+from streams.kafka.registry import CompactedView
+from streams.kafka.topics import Topics
+from streams.metrics import PipelineMetrics
 
 __all__ = ["SenderService", "retry_schedule"]
 
 log = logging.getLogger(__name__)
 
-TP = tuple[str, int]
 COMMIT_EVERY_S = 0.5
 #: records per consume call; the loop yields to responses every YIELD_EVERY of them.
 CONSUME_BATCH = 500
 YIELD_EVERY = 100
-#: deliveries started (sending or waiting for their loop's slot) per process in-flight slot;
+#: deliveries started (sending or queued in their loop's lane) per process in-flight slot;
 #: beyond that, reading pauses (held retries and the outcome records do not count).
 ACTIVE_PER_SLOT = 4
 
@@ -83,37 +79,25 @@ class SenderService:
                  loop_store: LoopStore, output: Output, lane: str = "live",
                  replays: Any = None, hold: Callable[[], bool] | None = None) -> None:
         self.config = config
-        #: "live" or "replay" (see the module docstring); ``replays`` is the replay lane's
-        #: :class:`streams.replay.book.ReplayBook` (cancels, counts)
+        #: "live" or "replay"; ``replays``: the replay lane's ReplayBook (cancels, counts)
         self.lane = lane
-        self.replays = replays
-        #: while it returns True no new record is read (the replay lane: live has a backlog)
-        self._hold = hold
         self._lane_share = 1.0 if lane == "live" else config.replay.share
-        #: replay id -> outcome -> count, written to fl.replays by the replay lane
-        self.replay_counts: dict[str, dict[str, int]] = {}
-        self._replay_dirty: set[str] = set()
+        #: while it returns True no new record is read (the replay lane: live is behind)
+        self._hold = hold
         self.topics = topics
         self.metrics = metrics
         self.dispatcher = dispatcher
-        self.loops = loops
-        self.loop_store = loop_store
-        self.output = output
-        self.router = OutcomeRouter(topics, retry_schedule(config))
-        self.batcher: Batcher[tuple[TP, int, int, Delivery]] = Batcher()
-        self._offsets: dict[TP, PartitionOffsets] = {}
-        self._generation: dict[TP, int] = {}
-        self._paused: set[TP] = set()
-        self._held: list[tuple[int, int, TP, int, int, Delivery]] = []
-        self._seq = itertools.count()
-        self._tasks: set[asyncio.Task[None]] = set()
-        #: deliveries started and not yet decided (in a task, or in an open json-batch)
-        self._active = 0
+        self.ledger = Ledger()
+        s = config.sender
+        self.max_active = s.process_max_in_flight * ACTIVE_PER_SLOT
+        disabler = LoopDisabler(loops, loop_store, output, topics, metrics)
+        self.intake = Intake(config, OutcomeRouter(topics, retry_schedule(config)), loops,
+                             metrics, output, disabler, self.max_active, lane, replays)
+        self.lanes = Lanes(dispatcher, self.intake.after,
+                           process_max_in_flight=s.process_max_in_flight)
+        self.intake.lanes = self.lanes
+        self.disabler = disabler
         self._total_partitions = 0
-        self._seen_loops: set[str] = set()
-        self.disabler = LoopDisabler(loops, loop_store, output, topics, metrics)
-        #: per loop, a moving average of how long a call takes (timeouts included)
-        self._latency_s: dict[str, float] = {}
         self._consumer_thread = ThreadPoolExecutor(1, thread_name_prefix="sender-consumer")
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -148,14 +132,14 @@ class SenderService:
         timers = [asyncio.create_task(self._release_due()),
                   asyncio.create_task(self._flush_batches()),
                   asyncio.create_task(self._report_forever())]
-        if self.lane == "replay":
-            timers.append(asyncio.create_task(self._publish_replay_counts()))
+        if self.intake.replay_counts is not None:
+            timers.append(asyncio.create_task(self.intake.replay_counts.publish_forever()))
         self.ready = True
         last_commit = time.monotonic()
+        intake, ledger = self.intake, self.ledger
         try:
-            max_active = self.config.sender.process_max_in_flight * ACTIVE_PER_SLOT
             while not self._stopping.is_set():
-                room = max_active - self._active
+                room = self.max_active - intake.active
                 if self._hold is not None and self._hold():
                     room = 0
                 if room <= 0:  # enough work started: let it finish before reading more
@@ -165,7 +149,17 @@ class SenderService:
                     msgs = await self._call(self.consumer.consume, min(room, CONSUME_BATCH), 0.05)
                 now = now_ms()
                 for i, msg in enumerate(msgs):
-                    self._on_message(msg, now)
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            log.warning("consumer error: %s", err)
+                        continue
+                    entry = intake.read(ledger, msg, now)
+                    if entry is not None and entry.delivery.get("not_before_ms", 0) > now:
+                        ledger.hold(entry, entry.delivery["not_before_ms"])
+                        self._wake.set()
+                    elif entry is not None:
+                        intake.begin(entry)
                     if i % YIELD_EVERY == YIELD_EVERY - 1:
                         await asyncio.sleep(0)  # let responses in between
                 if time.monotonic() - last_commit >= COMMIT_EVERY_S:
@@ -183,16 +177,19 @@ class SenderService:
 
     async def _shutdown(self) -> None:
         """Finish what is in flight (bounded), flush outcomes, commit, leave the group."""
-        for key, items in self.batcher.drain():
-            self._start_batch(key, items)
-        deadline = limit("timeout_s", "maximum") + 5
-        pending = self._tasks | self.disabler.tasks
-        if pending:
-            await asyncio.wait(pending, timeout=deadline)
+        self.intake.flush_batches(everything=True)
+        deadline = time.monotonic() + limit("timeout_s", "maximum") + 5
+        while (self.lanes.held or self.disabler.tasks) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await self.lanes.close()
         await self.output.flush(30)
         await self._commit()
         await self._call(self.consumer.close)
         self._consumer_thread.shutdown(wait=True)
+
+    @property
+    def output(self) -> Output:
+        return self.intake.output
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = self._loop or asyncio.get_running_loop()
@@ -202,12 +199,37 @@ class SenderService:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(self._assigned(partitions), self._loop).result(30)
+        self._skip_finished(consumer, partitions)
+
+    def _skip_finished(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions this process lost (and could not commit) start past what it finished
+        (:meth:`Ledger.resume_at`), and that offset is committed, so nobody re-sends it."""
+        remembered = [p for p in partitions if self.ledger.remembers((p.topic, p.partition))]
+        if not remembered:
+            return
+        try:
+            committed = {(c.topic, c.partition): c.offset if c.offset >= 0 else None
+                         for c in consumer.committed(remembered, timeout=10)}
+        except Exception as exc:  # no harm: the partitions start at the committed offset
+            log.info("lost partitions start at their committed offsets: %s", exc)
+            return
+        starts = []
+        for p in partitions:
+            at = self.ledger.resume_at((p.topic, p.partition), committed.get((p.topic, p.partition)))
+            starts.append(TopicPartition(p.topic, p.partition, at if at is not None else p.offset))
+        skipping = [s for s, p in zip(starts, partitions) if s.offset != p.offset]
+        if not skipping:
+            return
+        consumer.assign(starts)  # in the callback: librdkafka then assigns these, not its own
+        try:
+            consumer.commit(offsets=skipping, asynchronous=False)
+        except Exception as exc:  # the next regular commit covers it
+            log.info("commit after a lost assignment deferred: %s", exc)
+        log.info("lost partitions resume past their finished records: %s",
+                 " ".join(f"{s.topic}[{s.partition}]@{s.offset}" for s in skipping))
 
     async def _assigned(self, partitions: list[TopicPartition]) -> None:
-        for p in partitions:
-            tp = (p.topic, p.partition)
-            self._offsets[tp] = PartitionOffsets()
-            self._generation[tp] = self._generation.get(tp, 0) + 1
+        self.ledger.assign((p.topic, p.partition) for p in partitions)
         self._update_share()
         log.info("assigned %s", _describe((p.topic, p.partition) for p in partitions))
 
@@ -230,275 +252,26 @@ class SenderService:
         tps = {(p.topic, p.partition) for p in partitions}
         if drain:  # let in-flight work of these partitions finish so it is not sent twice
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and any(
-                    self._offsets[tp].outstanding - self._held_count(tp) > 0
-                    for tp in tps if tp in self._offsets):
+            while time.monotonic() < deadline and self.ledger.busy(tps):
                 await asyncio.sleep(0.05)
             await self.output.flush(10)
-        commits = []
-        for tp in tps:
-            offs = self._offsets.pop(tp, None)
-            self._paused.discard(tp)
-            self._generation[tp] = self._generation.get(tp, 0) + 1  # late finishes are ignored
-            if drain and offs is not None and (o := offs.committable()) is not None:
-                commits.append(TopicPartition(tp[0], tp[1], o))
-        self._held = [h for h in self._held if h[2] not in tps]
-        heapq.heapify(self._held)
+        if drain:
+            commits = self.ledger.revoke(tps)
+        else:
+            self.ledger.lost(tps)
+            commits = []
         self._update_share()
         log.info("revoked %s", _describe(tps))
-        return commits
-
-    def _held_count(self, tp: TP) -> int:
-        return sum(1 for h in self._held if h[2] == tp)
+        return [TopicPartition(t, p, o) for (t, p), o in commits] if drain else []
 
     def _update_share(self) -> None:
         """Each loop's limits are split over the sender processes by the share of the
         delivery partitions (fresh and retry tiers together) this process owns."""
-        total = max(self._total_partitions, len(self._offsets), 1)
-        self.dispatcher.set_share(max(len(self._offsets), 1) / total * self._lane_share)
-
-    # -- records ---------------------------------------------------------------------------
-    def _on_message(self, msg: Message, now: int) -> None:
-        err = msg.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error: %s", err)
-            return
-        tp = (msg.topic(), msg.partition())
-        offs = self._offsets.get(tp)
-        if offs is None:  # a record of a partition revoked meanwhile
-            return
-        offset = msg.offset()
-        offs.read(offset)
-        gen = self._generation[tp]
-        try:
-            delivery = decode(msg.value())
-        except ValueError as exc:
-            record = OutRecord(self.topics.dead, msg.key(), msg.value(),
-                               [("fl-reason", f"malformed delivery record: {exc}".encode())])
-            self._produce([record], tp, offset, gen)
-            return
-        due = delivery.get("not_before_ms", 0)
-        if due > now:
-            heapq.heappush(self._held, (due, next(self._seq), tp, offset, gen, delivery))
-            self._wake.set()
-            return
-        self._begin_safely(tp, offset, gen, delivery)
-
-    def _begin_safely(self, tp: TP, offset: int, gen: int, delivery: Delivery) -> None:
-        """``_begin``, but a bug dead-letters the delivery instead of stopping the sender."""
-        try:
-            self._begin(tp, offset, gen, delivery)
-        except Exception as exc:
-            log.exception("could not start delivery %s (%s[%d]@%d)",
-                          delivery.get("delivery_id"), tp[0], tp[1], offset)
-            reason = f"internal error: {type(exc).__name__}: {exc}"
-            self._produce([self.router.dead_without_attempt(delivery, reason, now_ms())],
-                          tp, offset, gen)
-
-    def _begin(self, tp: TP, offset: int, gen: int, delivery: Delivery) -> None:
-        now = now_ms()
-        replay_id = delivery.get("replay_id")
-        if replay_id is not None and self._replay_elsewhere(tp, offset, gen, delivery,
-                                                            str(replay_id)):
-            return
-        loop_id = delivery["loop_id"]
-        settings = self.loops.get(loop_id)
-        problem = _undeliverable(settings)
-        if problem is not None:
-            self._forget(loop_id)  # a re-enabled loop starts with a fresh breaker and streak
-            self._count_replay(delivery, "failed")
-            self._produce([self.router.dead_without_attempt(delivery, problem, now)], tp, offset, gen)
-            return
-        assert settings is not None
-        self._track(settings)
-        if self.lane == "live" and \
-                self._expected_wait_s(settings) > self.config.sender.defer_after_s:
-            if _age_s(delivery) > self.config.sender.max_age_s:
-                reason = f"deferred past max_age_s={self.config.sender.max_age_s:g}: loop too slow"
-                self._produce([self.router.dead_without_attempt(delivery, reason, now)],
-                              tp, offset, gen)
-                return
-            record, tier = self.router.defer(delivery, now)
-            self.metrics.deliveries.labels(loop_id, "deferred").inc()
-            self.metrics.retry_scheduled.labels(tier).inc()
-            self._produce([record], tp, offset, gen)
-            return
-        if settings.encoding == "json-batch":
-            self._active += 1
-            # a batch carries one replay's deliveries (its calls carry that replay's id)
-            key = loop_id if replay_id is None else f"{loop_id}|{replay_id}"
-            full = self.batcher.add(key, (tp, offset, gen, delivery),
-                                    settings.batch_max_events, settings.batch_max_wait_ms)
-            if full is not None:
-                self._start_batch(key, full)
-            return
-        self._active += 1
-        task = asyncio.create_task(self._deliver_one(settings, tp, offset, gen, delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _replay_elsewhere(self, tp: TP, offset: int, gen: int, delivery: Delivery,
-                          replay_id: str) -> bool:
-        """A replay delivery the live sender read from a retry tier goes back to the replay
-        lane's topic; the replay lane drops those of a cancelled replay. True: handled."""
-        if self.lane == "live":
-            back: Delivery = dict(delivery)  # type: ignore[assignment]
-            back.pop("not_before_ms", None)
-            self._produce([OutRecord(self.topics.replay_deliveries, delivery_key(delivery),
-                                     encode(back))], tp, offset, gen)
-            return True
-        if self.replays is not None and self.replays.cancelled(replay_id):
-            self._count_replay(delivery, "dropped")
-            offs = self._offsets.get(tp)
-            if offs is not None and self._generation.get(tp) == gen:
-                offs.done(offset)
-            return True
-        return False
-
-    def _count_replay(self, delivery: Delivery, outcome: str) -> None:
-        replay_id = delivery.get("replay_id")
-        if replay_id is None or self.lane != "replay":
-            return
-        counts = self.replay_counts.setdefault(str(replay_id), {})
-        counts[outcome] = counts.get(outcome, 0) + 1
-        self._replay_dirty.add(str(replay_id))
-
-    async def _publish_replay_counts(self, every_s: float = 1.0) -> None:
-        """Each replay's outcome counts of this process, as ``<id>/lane/<instance>``."""
-        instance = uuid.uuid4().hex[:12]
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(every_s)
-            dirty, self._replay_dirty = self._replay_dirty, set()
-            for replay_id in dirty:
-                doc = {"id": replay_id, "instance": instance, **self.replay_counts[replay_id]}
-                try:
-                    await loop.run_in_executor(None, lambda: self.replays.put(
-                        replay_id, f"/lane/{instance}", doc, wait=False))
-                except Exception as exc:  # counts are shown, not relied on: next round
-                    log.info("replay counts not written: %s", exc)
-                    self._replay_dirty.add(replay_id)
-
-    @staticmethod
-    def _replay_headers(delivery: Delivery) -> dict[str, str] | None:
-        replay_id = delivery.get("replay_id")
-        return None if replay_id is None else {"webhook-replay": str(replay_id)}
-
-    def _expected_wait_s(self, settings: Loop) -> float:
-        """How long the loop's queue would take to drain at its recent pace."""
-        waiting = self.dispatcher.waiting(settings.id)
-        if not waiting:
-            return 0.0
-        limits = self.dispatcher.limits(settings.id)
-        capacity, rate = limits if limits is not None else (settings.max_in_flight, settings.rate_per_s)
-        per_call_s = max(self._latency_s.get(settings.id, 0.0) / max(capacity, 1), 1.0 / rate)
-        return waiting * per_call_s
-
-    def _track(self, loop: Loop) -> None:
-        """Metrics series of a loop seen for the first time."""
-        if loop.id not in self._seen_loops:
-            self._seen_loops.add(loop.id)
-            self._init_loop_metrics(loop.id)
-
-    async def _deliver_one(self, settings: Loop, tp: TP, offset: int, gen: int,
-                           delivery: Delivery) -> None:
-        attempt = len(delivery.get("attempts", ())) + 1
-        outcome = await self.dispatcher.deliver(settings, delivery["delivery_id"],
-                                                [delivery["payload"]], attempt,
-                                                age_s=_age_s(delivery),
-                                                headers=self._replay_headers(delivery))
-        self._after(settings, outcome, [(tp, offset, gen, delivery)])
-
-    def _start_batch(self, key: str, entries: list[tuple[TP, int, int, Delivery]]) -> None:
-        loop = self.loops.get(entries[0][3]["loop_id"])
-        problem = _undeliverable(loop)
-        if problem is not None:
-            now = now_ms()
-            self._active -= len(entries)
-            for tp, offset, gen, d in entries:
-                self._count_replay(d, "failed")
-                self._produce([self.router.dead_without_attempt(d, problem, now)], tp, offset, gen)
-            return
-        assert loop is not None
-        task = asyncio.create_task(self._deliver_batch(loop, entries))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _deliver_batch(self, settings: Loop,
-                             entries: list[tuple[TP, int, int, Delivery]]) -> None:
-        ids = sorted(d["delivery_id"] for *_, d in entries)
-        webhook_id = "batch_" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
-        payloads = [{**d["payload"], "webhook_id": d["delivery_id"]} for *_, d in entries]
-        attempt = max(len(d.get("attempts", ())) for *_, d in entries) + 1
-        outcome = await self.dispatcher.deliver(settings, webhook_id, payloads, attempt,
-                                                age_s=max(_age_s(d) for *_, d in entries),
-                                                headers=self._replay_headers(entries[0][3]))
-        self._after(settings, outcome, entries)
-
-    def _after(self, settings: Loop, outcome: Outcome,
-               entries: list[tuple[TP, int, int, Delivery]]) -> None:
-        now = now_ms()
-        self._active -= len(entries)
-        m = self.metrics
-        loop_id = settings.id
-        m.deliveries.labels(loop_id, outcome.kind).inc()
-        if outcome.status is not None:
-            m.http_latency.labels(loop_id).observe(outcome.latency_s)
-        if outcome.error_class != "CircuitOpen":
-            previous = self._latency_s.get(loop_id, outcome.latency_s)
-            self._latency_s[loop_id] = 0.8 * previous + 0.2 * outcome.latency_s
-        disable: tuple[str, str] | None = None
-        for tp, offset, gen, delivery in entries:
-            decision = self.router.after_attempt(delivery, outcome, now,
-                                                 self.config.sender.disable_after_s)
-            if decision.final in ("delivered", "dead"):
-                self._count_replay(delivery, "delivered" if decision.final == "delivered"
-                                   else "failed")
-            if decision.final == "delivered":
-                m.delivered_events.labels(loop_id).inc()
-                m.end_to_end.observe(max(0.0, (now - delivery.get("source_ts_ms", now)) / 1000))
-            elif decision.tier is not None:
-                m.retry_scheduled.labels(decision.tier).inc()
-            if disable is None and decision.disable_reason is not None:
-                disable = ("gone" if outcome.kind == "gone" else "failing", decision.disable_reason)
-            self._produce(decision.records, tp, offset, gen)
-        if disable is not None:
-            self.disabler.disable_soon(loop_id, *disable)
-
-    def _produce(self, records: list[OutRecord], tp: TP, offset: int, gen: int) -> None:
-        remaining = len(records)
-
-        def done() -> None:
-            nonlocal remaining
-            remaining -= 1
-            if remaining == 0 and self._generation.get(tp) == gen:
-                offs = self._offsets.get(tp)
-                if offs is not None:
-                    offs.done(offset)
-
-        for r in records:
-            if r.topic == self.topics.dead:
-                loop_id = (r.key or b"").split(b"|", 1)[0].decode("utf-8", "replace")
-                self.metrics.dead_letters.labels(loop_id).inc()
-            self.output.send(r.topic, r.key, r.value, done, r.headers)
+        owned = len(self.ledger.partitions)
+        total = max(self._total_partitions, owned, 1)
+        self.dispatcher.set_share(max(owned, 1) / total * self._lane_share)
 
     # -- metrics ---------------------------------------------------------------------------
-    def _init_loop_metrics(self, loop_id: str) -> None:
-        """Create a loop's series at 0, so increase() sees its first event."""
-        m = self.metrics
-        for kind in ("delivered", "retry", "dead", "gone", "deferred"):
-            m.deliveries.labels(loop_id, kind)
-        m.delivered_events.labels(loop_id)
-        m.dead_letters.labels(loop_id)
-        m.breaker_open.labels(loop_id).set(0)
-
-    def _forget(self, loop_id: str) -> None:
-        if loop_id in self._seen_loops:
-            self._seen_loops.discard(loop_id)
-            self.dispatcher.forget(loop_id)
-            self.metrics.breaker_open.remove(loop_id)
-
     async def _report_forever(self, every_s: float = 2.0) -> None:
         while True:
             try:
@@ -508,13 +281,12 @@ class SenderService:
             await asyncio.sleep(every_s)
 
     async def _report(self) -> None:
-        m, d = self.metrics, self.dispatcher
-        m.in_flight.set(sum(d.in_flight(loop_id) for loop_id in self._seen_loops))
-        m.active.set(self._active)
-        m.pending.set(sum(o.outstanding for o in self._offsets.values()))
-        for loop_id in self._seen_loops:
-            m.breaker_open.labels(loop_id).set(1 if d.breaker_state(loop_id) == "open" else 0)
-        tps = [TopicPartition(t, p) for t, p in self._offsets]
+        m = self.metrics
+        m.in_flight.set(self.lanes.in_flight)
+        m.active.set(self.intake.active)
+        m.pending.set(self.ledger.outstanding)
+        self.intake.report_breakers()
+        tps = [TopicPartition(t, p) for t, p in self.ledger.partitions]
         if not tps:
             return
         positions = await self._call(self.consumer.position, tps)
@@ -528,12 +300,13 @@ class SenderService:
         """Start held retry records when their time comes."""
         while True:
             now = now_ms()
-            while self._held and self._held[0][0] <= now:
-                _, _, tp, offset, gen, delivery = heapq.heappop(self._held)
-                if self._generation.get(tp) == gen:
-                    self._begin_safely(tp, offset, gen, delivery)
+            for i, entry in enumerate(self.ledger.due(now)):
+                self.intake.begin(entry)
+                if i % YIELD_EVERY == YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # a tier's worth coming due at once: let others in
             self._report_held()
-            wait_s = 0.5 if not self._held else min(0.5, max(0.0, (self._held[0][0] - now) / 1000))
+            due = self.ledger.next_due_ms()
+            wait_s = 0.5 if due is None else min(0.5, max(0.0, (due - now) / 1000))
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), wait_s)
@@ -541,28 +314,18 @@ class SenderService:
                 pass
 
     def _report_held(self) -> None:
-        counts: dict[str, int] = {tier: 0 for tier in self.topics.retry}
-        by_topic = {t: tier for tier, t in self.topics.retry.items()}
-        for h in self._held:
-            tier = by_topic.get(h[2][0])
-            if tier is not None:
-                counts[tier] += 1
-        for tier, n in counts.items():
-            self.metrics.retry_held.labels(tier).set(n)
+        held = self.ledger.held_per_topic()
+        for tier, topic in self.topics.retry.items():
+            self.metrics.retry_held.labels(tier).set(held.get(topic, 0))
 
     async def _flush_batches(self) -> None:
         while True:
-            for loop_id, items in self.batcher.due():
-                self._start_batch(loop_id, items)
+            self.intake.flush_batches()
             await asyncio.sleep(0.01)
 
     # -- commits and back-pressure ---------------------------------------------------------
     async def _commit(self) -> None:
-        offsets = []
-        for (topic, partition), offs in self._offsets.items():
-            o = offs.committable()
-            if o is not None:
-                offsets.append(TopicPartition(topic, partition, o))
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self.ledger.committable()]
         if not offsets:
             return
         try:
@@ -571,32 +334,16 @@ class SenderService:
             log.info("commit deferred: %s", exc)
             return
         for tp in offsets:
-            offs = self._offsets.get((tp.topic, tp.partition))
-            if offs is not None:
-                offs.committed(tp.offset)
+            self.ledger.committed((tp.topic, tp.partition), tp.offset)
 
     async def _apply_backpressure(self) -> None:
-        cap = self.config.sender.max_pending_per_partition
-        pause, resume = [], []
-        for tp, offs in self._offsets.items():
-            if tp not in self._paused and offs.outstanding >= cap:
-                pause.append(tp)
-            elif tp in self._paused and offs.outstanding < cap * 3 // 4:
-                resume.append(tp)
+        pause, resume = self.ledger.backpressure(self.config.sender.max_pending_per_partition)
         if pause:
             await self._call(self.consumer.pause, [TopicPartition(t, p) for t, p in pause])
-            self._paused.update(pause)
+            self.ledger.paused(pause, True)
         if resume:
             await self._call(self.consumer.resume, [TopicPartition(t, p) for t, p in resume])
-            self._paused.difference_update(resume)
-
-def _undeliverable(loop: Loop | None) -> str | None:
-    return "loop deleted" if loop is None else loop.undeliverable_reason()
-
-
-def _age_s(delivery: Delivery) -> float:
-    """Seconds since the delivery was routed (the schedule's max_age_s counts from there)."""
-    return max(0.0, (now_ms() - delivery.get("routed_ms", now_ms())) / 1000)
+            self.ledger.paused(resume, False)
 
 
 def _describe(tps: Iterable[TP]) -> str:

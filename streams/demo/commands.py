@@ -6,12 +6,12 @@ import os
 
 import click
 
-from streams.config.settings import Config
+from streams.cli.context import connected_config, current_config
 
 __all__ = ["demo_group"]
 
 
-def demo_group(config: Config) -> click.Group:
+def demo_group() -> click.Group:
     @click.group(name="demo")
     def demo() -> None:
         """The demo behind `make run`: receiver, producer, and both with a worker."""
@@ -25,6 +25,10 @@ def demo_group(config: Config) -> click.Group:
         """Start Kafka, topics, worker, receiver and producer; Ctrl-C stops them all."""
         from streams.demo.supervisor import run_demo
 
+        if not manage_broker:
+            connected_config()
+        else:
+            current_config()  # a bad file stops here, before anything starts
         path = os.environ.get("FL_CONFIG") or "deploy/demo.yaml"
         raise SystemExit(run_demo(path, receiver_port, rate, manage_broker))
 
@@ -48,6 +52,7 @@ def demo_group(config: Config) -> click.Group:
         """Load demo profiles and tags, then emit opens and clicks."""
         from streams.demo.producer import produce_demo
 
+        config = connected_config()
         secret = config.esp.ref_secret
         sent = produce_demo(config.kafka, rate, count, profiles,
                             secret.reveal().encode() if secret is not None else None)
@@ -63,6 +68,6 @@ def demo_group(config: Config) -> click.Group:
         """Once the demo runs, replay its first seconds to a loop (the receiver marks REPLAY)."""
         from streams.demo.producer import replay_demo_start
 
-        replay_demo_start(config, after_s, window_s, loop_id)
+        replay_demo_start(connected_config(), after_s, window_s, loop_id)
 
     return demo

@@ -10,6 +10,7 @@ from streams.kafka.clients import producer_config
 from streams.config.settings import Config, KafkaConfig
 from streams.kafka.topics import Topics
 from streams.demo.events import DemoWorld, complaint_report, topic_key
+from streams.errors import NotAcknowledged
 
 __all__ = ["produce_demo", "replay_demo_start"]
 
@@ -32,7 +33,7 @@ def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: in
         producer.produce(topics.ref_profiles, key=profile["id"], value=orjson.dumps(profile))
     for mailing in world.mailings:
         producer.produce(topics.ref_tags, key=mailing["id"], value=orjson.dumps(mailing))
-    producer.flush(10)
+    _flush(producer)
     sent = 0
     interval = 1.0 / rate_per_s
     next_at = time.monotonic()
@@ -53,9 +54,15 @@ def produce_demo(kafka: KafkaConfig, rate_per_s: float, count: int, profiles: in
                 time.sleep(delay)
     except KeyboardInterrupt:
         pass
-    finally:
-        producer.flush(10)
+    _flush(producer)
     return sent
+
+
+def _flush(producer: Producer, timeout_s: float = 10.0) -> None:
+    left = producer.flush(timeout_s)
+    if left:
+        raise NotAcknowledged(f"{left} demo records not acknowledged by Kafka within "
+                              f"{timeout_s:g}s")
 
 
 def replay_demo_start(config: Config, after_s: float, window_s: float, loop_id: str) -> None:

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from streams.errors import KafkaFailure
+
 __all__ = ["run_demo"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,10 +40,15 @@ def run_demo(config_path: str, receiver_port: int, rate_per_s: float, manage_bro
     signal.signal(signal.SIGTERM, stop_all)
     try:
         if manage_broker and not _broker_running(env):
-            subprocess.run([sys.executable, str(KAFKACTL), "start"], env=env, check=True)
+            if subprocess.run([sys.executable, str(KAFKACTL), "start"], env=env).returncode:
+                raise KafkaFailure("the local broker did not start (deploy/kafka/kafkactl.py "
+                                   "start: see its output above)")
             started_broker = True
-        subprocess.run([*base, "topics", "create"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        code = subprocess.run([*base, "topics", "create"], env=env,
+                              stdout=subprocess.DEVNULL).returncode
+        if code:  # the command said why on stderr
+            print(f"[demo] topics create exited with {code}; stopping", flush=True)
+            return code
         print("[demo] topics ready; starting receiver, worker, sender, replayer and producer "
               "(Ctrl-C stops all)", flush=True)
         for name, args in [

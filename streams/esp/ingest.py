@@ -24,6 +24,7 @@ from confluent_kafka import Producer
 from streams.kafka.clients import producer_config
 from streams.kafka.output import Output
 from streams.config.settings import KafkaConfig
+from streams.errors import NotAcknowledged, ReportRefused
 
 __all__ = ["IngestReport", "ReportRefused", "api_ingest", "check_report", "publish_reports",
            "read_messages", "reporting_domain"]
@@ -121,17 +122,9 @@ def publish_reports(kafka: KafkaConfig, topic: str, paths: list[str], max_bytes:
             producer.poll(0)
             report.sent += 1
     if producer.flush(60) or failures:
-        raise RuntimeError(f"Kafka did not take every report: {failures[:3] or 'flush timed out'}")
+        raise NotAcknowledged(f"Kafka did not take every report: "
+                              f"{failures[:3] or 'flush timed out'}")
     return report
-
-
-class ReportRefused(ValueError):
-    """The API refuses a message: ``problem`` says why, ``status`` is 400 or 413."""
-
-    def __init__(self, problem: str, status: int) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.status = status
 
 
 def api_ingest(output: Output, topic: str, max_bytes: int) -> Callable[[bytes], Awaitable[dict[str, Any]]]:

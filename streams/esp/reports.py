@@ -42,6 +42,7 @@ from streams.esp.parked import finding_summary, park
 from streams.kafka.records import OutRecord, invalid_headers
 from streams.kafka.topics import Topics
 from streams.metrics import PipelineMetrics
+from streams.errors import StreamsError
 
 __all__ = ["EspReports", "EventWriter"]
 
@@ -92,7 +93,7 @@ class EventWriter:
                                               cause or event)]
 
 
-class Unusable(Exception):
+class Unusable(StreamsError):
     """One finding cannot become an event (the others still can)."""
 
 
@@ -195,3 +196,4 @@ class EspReports:
             records += self.writer.unsubscribe(ref, seed, event["occurred_at"], "complaint",
                                                False, cause=event)
         return records
+from streams.errors import StreamsError

@@ -19,6 +19,7 @@ from schemas.loop import Loop
 from streams.kafka.clients import confluent_config
 from streams.kafka.registry import CompactedView
 from streams.config.settings import KafkaConfig
+from streams.errors import NotAcknowledged, WriteNotVisible
 
 __all__ = ["LoopStore", "parse_loop"]
 
@@ -74,13 +75,17 @@ class LoopStore:
 
         def on_delivery(err: Any, msg: Any) -> None:
             if err is not None:
-                loop.call_soon_threadsafe(done.set_exception, RuntimeError(str(err)))
+                loop.call_soon_threadsafe(done.set_exception, NotAcknowledged(str(err)))
             else:
                 loop.call_soon_threadsafe(done.set_result, (msg.partition(), msg.offset()))
 
         self._producer.produce(self.topic, value, key, on_delivery=on_delivery)
         await loop.run_in_executor(None, self._producer.flush, timeout_s)
-        partition, offset = await asyncio.wait_for(done, timeout_s)
+        try:
+            partition, offset = await asyncio.wait_for(done, timeout_s)
+        except asyncio.TimeoutError:
+            raise NotAcknowledged(f"{self.topic}: write not acknowledged within "
+                                  f"{timeout_s:g}s") from None
         seen = await loop.run_in_executor(None, self.view.wait_for, partition, offset, timeout_s)
         if not seen:
-            raise TimeoutError(f"{self.topic}: write not visible within {timeout_s:g}s")
+            raise WriteNotVisible(self.topic, timeout_s)

@@ -5,7 +5,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streams.kafka.clients import confluent_config
@@ -55,8 +55,7 @@ def create_topics(kafka: KafkaConfig, specs: list[TopicSpec], timeout_s: float =
                 future.result()
                 created.append(name)
             except KafkaException as exc:
-                err = exc.args[0]
-                if err.name() == "TOPIC_ALREADY_EXISTS":  # a concurrent run created it
+                if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent run
                     existing.append(name)
                 else:
                     raise

@@ -10,6 +10,8 @@ from typing import Any, NamedTuple, TypedDict
 
 import orjson
 
+from streams.errors import InvalidDelivery
+
 __all__ = ["Attempt", "Delivery", "OutRecord", "delivery_key", "invalid_headers", "new_delivery",
            "now_ms", "decode", "encode"]
 
@@ -78,10 +80,14 @@ def encode(delivery: Delivery) -> bytes:
     return orjson.dumps(delivery)
 
 
-def decode(data: bytes) -> Delivery:
-    doc = orjson.loads(data)
+def decode(data: bytes | None) -> Delivery:
+    """A delivery record's value; :class:`InvalidDelivery` when it is not one."""
+    try:
+        doc = orjson.loads(data or b"")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidDelivery(f"not JSON ({exc})") from None
     if not isinstance(doc, dict) or "delivery_id" not in doc or "loop_id" not in doc:
-        raise ValueError("not a delivery record")
+        raise InvalidDelivery("not a delivery record")
     return doc  # type: ignore[return-value]
 
 

@@ -19,10 +19,15 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from streams.kafka.clients import confluent_config
 from streams.config.settings import KafkaConfig
+from streams.errors import KafkaFailure, TopicMissing, ViewNotLoaded
 
 __all__ = ["CompactedView", "StaticView"]
 
 log = logging.getLogger(__name__)
+
+#: how long a topic may be absent from the metadata before :meth:`CompactedView.start` gives
+#: up: right after ``topics create`` the metadata shows it at once, so longer means missing.
+MISSING_GRACE_S = 5.0
 
 V = TypeVar("V")
 
@@ -49,14 +54,30 @@ class CompactedView(Generic[V]):
         self._thread: threading.Thread | None = None
         self.version = 0
         self.rejected = 0
+        self._problem: str | None = None  # the follower's last failure, for start()'s error
+        self._missing_since: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, wait_ready_s: float | None = 30.0) -> "CompactedView[V]":
-        """Start following the topic; by default block until the existing records are loaded."""
+        """Start following the topic; by default block until the existing records are loaded.
+
+        Raises :class:`TopicMissing` once the topic has been absent for ``MISSING_GRACE_S``,
+        :class:`ViewNotLoaded` (with the follower's last problem) after ``wait_ready_s``; the
+        follower stops then.
+        """
         self._thread = threading.Thread(target=self._run, name=f"view:{self.topic}", daemon=True)
         self._thread.start()
-        if wait_ready_s is not None and not self._ready.wait(wait_ready_s):
-            raise TimeoutError(f"{self.topic}: not loaded within {wait_ready_s:g}s")
+        if wait_ready_s is None:
+            return self
+        deadline = time.monotonic() + wait_ready_s
+        while not self._ready.wait(0.1):
+            missing_since = self._missing_since
+            if missing_since is not None and time.monotonic() - missing_since >= MISSING_GRACE_S:
+                self._stop.set()
+                raise TopicMissing(self.topic)
+            if time.monotonic() >= deadline:
+                self._stop.set()
+                raise ViewNotLoaded(self.topic, wait_ready_s, self._problem)
         return self
 
     def stop(self) -> None:
@@ -103,6 +124,7 @@ class CompactedView(Generic[V]):
                 self._follow()
                 return
             except Exception as exc:  # e.g. "not leader" right after the topic was created
+                self._problem = str(exc)
                 log.warning("view %s: %s; following again in %.1fs", self.topic, exc, backoff_s)
                 self._stop.wait(backoff_s)
                 backoff_s = min(backoff_s * 2, 10.0)
@@ -118,8 +140,14 @@ class CompactedView(Generic[V]):
         try:
             meta = consumer.list_topics(self.topic, timeout=30)
             topic = meta.topics.get(self.topic)
-            if topic is None or topic.error is not None or not topic.partitions:
-                raise RuntimeError(f"topic not available ({topic.error if topic else 'missing'})")
+            if topic is None or (topic.error is not None
+                                 and topic.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+                if self._missing_since is None:
+                    self._missing_since = time.monotonic()
+                raise TopicMissing(self.topic)
+            self._missing_since = None
+            if topic.error is not None or not topic.partitions:
+                raise KafkaFailure(f"{self.topic}: not available ({topic.error or 'no partitions'})")
             partitions = sorted(topic.partitions)
             targets: dict[int, int] = {}
             for p in partitions:
@@ -141,7 +169,7 @@ class CompactedView(Generic[V]):
                                     self._positions.get(partition, 0), offset)
                                 self._applied.notify_all()
                         elif err.fatal() or not err.retriable():
-                            raise RuntimeError(str(err))
+                            raise KafkaFailure(f"{self.topic}: {err}")
                         else:
                             log.info("view %s: %s", self.topic, err)
                         continue

@@ -24,19 +24,15 @@ from typing import Iterable, Iterator
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from streams.config.settings import KafkaConfig
+from streams.errors import InputError, KafkaFailure
 from streams.kafka.clients import confluent_config
 
 __all__ = ["Span", "Window", "WindowError", "WindowGone", "plan_window", "read_spans",
            "reader"]
 
 
-class WindowError(ValueError):
+class WindowError(InputError):
     """A window that cannot be read: ``field`` names the input to change."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(problem)
-        self.field = field
-        self.problem = problem
 
 
 class WindowGone(WindowError):
@@ -183,7 +179,7 @@ def read_spans(consumer: Consumer, spans: list[Span], timeout_s: float = 60.0,
             if batch:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > timeout_s:
-                raise TimeoutError(f"no record for {timeout_s:g}s from "
+                raise KafkaFailure(f"no record for {timeout_s:g}s from "
                                    f"{', '.join(f'{t}[{p}]' for t, p in sorted(remaining))}")
             for msg in batch:
                 err = msg.error()
@@ -192,7 +188,7 @@ def read_spans(consumer: Consumer, spans: list[Span], timeout_s: float = 60.0,
                     if err.code() == KafkaError._PARTITION_EOF:
                         _done(consumer, remaining, where)
                     elif err.fatal() or not err.retriable():
-                        raise RuntimeError(f"reading {where}: {err}")
+                        raise KafkaFailure(f"reading {where}: {err}")
                     continue
                 end = ends.get(where)  # type: ignore[arg-type]
                 offset = msg.offset()

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import orjson
 
 from streams.config.settings import KafkaConfig
+from streams.errors import ExportFailed
 from streams.kafka.changelog import FieldTypes, scan_field_types
 from streams.kafka.topics import Topics
 from streams.kafka.window import Window, plan_window, read_spans, reader
@@ -171,6 +174,23 @@ def _child(results: Any, kafka: KafkaConfig, topics: Topics, tags: dict[str, Any
         results.put(("error", part, f"{type(exc).__name__}: {exc}"))
 
 
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """A spawned child imports its parent's ``__main__`` again; ours may be ``python -m
+    streams``, which runs the command line when imported. Without a spec or file to find it
+    by, multiprocessing leaves the child's ``__main__`` alone."""
+    main = sys.modules["__main__"]
+    saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__spec__", "__file__")
+                             if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
 def _in_processes(kafka: KafkaConfig, topics: Topics, tags: dict[str, Any],
                   selection: Selection, window: Window, shares: list[set[int]], fmt: str,
                   out: str | Path, columns: FieldColumns, progress: Progress | None,
@@ -182,8 +202,9 @@ def _in_processes(kafka: KafkaConfig, topics: Topics, tags: dict[str, Any],
                          args=(results, kafka, topics, tags, selection, window, share, fmt, out,
                                columns, i, timeout_s))
              for i, share in enumerate(shares)]
-    for proc in procs:
-        proc.start()
+    with _main_module_hidden():
+        for proc in procs:
+            proc.start()
     read = [0] * len(procs)
     done: dict[int, dict[str, Any]] = {}
     try:
@@ -193,10 +214,10 @@ def _in_processes(kafka: KafkaConfig, topics: Topics, tags: dict[str, Any],
             except queue.Empty:
                 dead = [p.name for i, p in enumerate(procs) if i not in done and not p.is_alive()]
                 if dead and results.empty():
-                    raise RuntimeError(f"export process {dead[0]} ended without a result")
+                    raise ExportFailed(f"export process {dead[0]} ended without a result")
                 continue
             if kind == "error":
-                raise RuntimeError(f"export process {part}: {value}")
+                raise ExportFailed(f"export process {part}: {value}")
             if kind == "read":
                 read[part] = value
                 if progress is not None:

@@ -24,6 +24,7 @@ from streams.kafka.clients import producer_config, read_window
 from streams.kafka.records import now_ms
 from streams.config.settings import KafkaConfig
 from streams.kafka.topics import Topics
+from streams.errors import NotAcknowledged
 
 __all__ = ["ReplayReport", "describe", "recent", "replay", "replayable_topics"]
 
@@ -121,5 +122,5 @@ def replay(kafka: KafkaConfig, topics: Topics, topic: str | None = None,
             producer.poll(0)
             report.written += 1
     if producer is not None and producer.flush(timeout_s):
-        raise RuntimeError("not every replayed record was acknowledged by Kafka")
+        raise NotAcknowledged("not every replayed record was acknowledged by Kafka")
     return report

@@ -12,6 +12,7 @@ from schemas.validation import InvalidRecord
 
 from streams.kafka.clients import producer_config
 from streams.config.settings import KafkaConfig
+from streams.errors import NotAcknowledged
 
 __all__ = ["LoadReport", "load_jsonl"]
 
@@ -67,8 +68,8 @@ def load_jsonl(kafka: KafkaConfig, topic: str, path: str, parse: Callable[[bytes
             report.loaded += 1
         remaining = producer.flush(60)
     if remaining or failures:
-        raise RuntimeError(f"{remaining + len(failures)} records were not acknowledged by Kafka "
-                           f"(first error: {failures[0] if failures else 'timeout'})")
+        raise NotAcknowledged(f"{remaining + len(failures)} records were not acknowledged by Kafka "
+                              f"(first error: {failures[0] if failures else 'timeout'})")
     return report
 
 

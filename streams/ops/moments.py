@@ -10,14 +10,19 @@ import re
 import time
 from datetime import datetime, timezone
 
+from streams.errors import InputError
+
 __all__ = ["MomentError", "parse_moment"]
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)")
 _UNIT_S = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-class MomentError(ValueError):
+class MomentError(InputError):
     """Text that is neither ISO 8601, nor an age, nor Unix milliseconds."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(None, problem)
 
 
 def parse_moment(value: str | int, now_ms: int | None = None) -> int:

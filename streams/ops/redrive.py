@@ -18,6 +18,7 @@ from streams.kafka.clients import producer_config, read_window
 from streams.kafka.records import Delivery, encode, now_ms
 from streams.config.settings import KafkaConfig
 from streams.kafka.topics import Topics
+from streams.errors import NotAcknowledged
 
 __all__ = ["RedriveReport", "redrive"]
 
@@ -54,7 +55,7 @@ def redrive(kafka: KafkaConfig, topics: Topics, loop_id: str | None = None,
             producer.poll(0)
             report.written += 1
     if producer is not None and producer.flush(timeout_s):
-        raise RuntimeError("not every re-driven delivery was acknowledged by Kafka")
+        raise NotAcknowledged("not every re-driven delivery was acknowledged by Kafka")
     return report
 
 def _fresh(value: bytes | None, loop_id: str | None, since_ms: int | None,

@@ -36,6 +36,8 @@ import pyarrow.parquet as pq
 
 from enrichers.enrich import EVENT_FIELDS
 
+from streams.errors import InputError
+
 __all__ = ["COLUMNS", "FORMATS", "FieldColumns", "TableSink", "is_folder", "open_sink"]
 
 FORMATS: Final = ("jsonl", "csv", "parquet")
@@ -248,7 +250,7 @@ class TableSink:
     def __init__(self, out: Path, fmt: str, fields: FieldColumns, by_date: bool,
                  part: int = 0) -> None:
         if fmt not in FORMATS:
-            raise ValueError(f"format: one of {', '.join(FORMATS)}, got {fmt!r}")
+            raise InputError("format", f"one of {', '.join(FORMATS)}, got {fmt!r}")
         self.out = out
         self.fmt = fmt
         self.fields = fields

@@ -28,7 +28,10 @@ from typing import Any, Final
 import orjson
 from confluent_kafka import Producer
 
+from schemas.errors import InvalidRecord
+
 from streams.config.settings import KafkaConfig
+from streams.errors import NotAcknowledged, ReplayNotFound, WriteNotVisible
 from streams.kafka.clients import murmur2_partition, producer_config
 from streams.kafka.registry import CompactedView
 
@@ -36,10 +39,6 @@ __all__ = ["FINISHED", "ReplayBook", "ReplayNotFound", "new_replay_id", "replay_
 
 #: states a replay ends in; ``replay status`` returns once one is reached
 FINISHED: Final = frozenset({"done", "cancelled", "failed"})
-
-
-class ReplayNotFound(LookupError):
-    """No replay with that id."""
 
 
 def new_replay_id() -> str:
@@ -54,7 +53,7 @@ def replay_partition(replay_id: str, partitions: int) -> int:
 def _parse(data: bytes) -> dict[str, Any]:
     doc = orjson.loads(data)
     if not isinstance(doc, dict):
-        raise ValueError("not a JSON object")
+        raise InvalidRecord("not a JSON object")
     return doc
 
 
@@ -137,7 +136,7 @@ class ReplayBook:
         with self._writing:
             where = self._write(replay_id, suffix, doc, timeout_s)
         if wait and not self.view.wait_for(*where, timeout_s=timeout_s):
-            raise TimeoutError(f"{self.topic}: write not visible within {timeout_s:g}s")
+            raise WriteNotVisible(self.topic, timeout_s)
 
     def _write(self, replay_id: str, suffix: str, doc: dict[str, Any] | None,
                timeout_s: float) -> tuple[int, int]:
@@ -160,7 +159,7 @@ class ReplayBook:
                                on_delivery=on_delivery)
         self._producer.flush(timeout_s)
         if errors or not where:
-            raise RuntimeError(f"{self.topic}: write of {replay_id}{suffix} failed: "
+            raise NotAcknowledged(f"{self.topic}: write of {replay_id}{suffix} failed: "
                                f"{errors[0] if errors else 'not acknowledged'}")
         return where[0]
 

@@ -27,6 +27,7 @@ from enrichers.routing import delivery_id, replay_delivery_id
 from schemas.loop import Loop
 
 from streams.config.settings import Config
+from streams.errors import NotAcknowledged, ReplayFailed
 from streams.kafka.clients import confluent_config
 from streams.kafka.records import delivery_key, encode, new_delivery
 from streams.kafka.registry import CompactedView
@@ -97,7 +98,7 @@ class ReplayTask(threading.Thread):
         loop = self.loops.get(r["loop_id"])
         if loop is None or not loop.deliverable:
             why = "deleted" if loop is None else loop.undeliverable_reason()
-            raise RuntimeError(f"loop {r['loop_id']}: {why}")
+            raise ReplayFailed(f"loop {r['loop_id']}: {why}")
         selection = Selection(frozenset(r["types"]) if r.get("types") else None,
                               r.get("database"), r.get("collection"), loop)
         window = Window(r["since_ms"], r["until_ms"],
@@ -172,7 +173,7 @@ class ReplayTask(threading.Thread):
 
     def _checkpoint(self, state: str, error: str | None = None) -> None:
         if self.producer.flush(30):
-            raise RuntimeError("replay deliveries not acknowledged by Kafka within 30 s")
+            raise NotAcknowledged("replay deliveries not acknowledged by Kafka within 30 s")
         doc = {"id": self.id, "state": state, "positions": self.positions, **self.counts,
                "started_at": self.started_at, "updated_at": time.time(), "error": error,
                "finished_at": time.time() if state in (ROUTED, CANCELLED, FAILED) else None}

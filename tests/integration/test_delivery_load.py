@@ -68,6 +68,76 @@ def test_a_hanging_loop_does_not_slow_healthy_ones(project_factory: Callable[...
     assert ratio >= 0.8
 
 
+def healthy_run(project_factory: Callable[..., Project], receiver: Receiver, hanging: bool,
+                timeout_s: float, n: int) -> tuple[float, float]:
+    """5,000-open style run through the real worker and sender: a healthy loop next to a second
+    loop (``timeout_s``) that either hangs (accepts, never answers) or is healthy too. Returns
+    the healthy loop's time from the first produce to its last delivery, and the longest gap
+    between two of its deliveries."""
+    tag = f"{'hang' if hanging else 'twin'}{int(timeout_s)}"
+    project = project_factory()
+    ok, other = f"/{tag}/ok", f"/{tag}/other"
+    limits = {"rate_per_s": 100000, "max_in_flight": 32}  # the healthy loop: CPU-bound
+    publish_loops(project, [
+        {"id": "ok", "url": receiver.url(ok), "events": ["open"], "trusted": True, **limits},
+        {"id": "other", "url": receiver.url(other), "events": ["open"], "trusted": True,
+         **limits, "timeout_s": timeout_s}])
+    if hanging:
+        receiver.behave(other, delay_s=timeout_s + 600)  # accepts, reads, never answers
+    world = DemoWorld(profiles=200, seed=9)
+    for p in world.profiles:
+        project.produce(project.topics.ref_profiles, p["id"], p)
+    project.flush()
+    project.start("worker", "-l", "info")
+    project.start("sender", name="sender")
+    # warm up: both processes running, assigned and delivering before the clock starts
+    for e in (world.event("open") for _ in range(20)):
+        project.produce(project.topics.raw["open"], e["profile"], e)
+    project.flush()
+    receiver.wait_for(lambda cs: sum(1 for c in cs if c.path == ok) >= 20, timeout_s=120,
+                      what="the warm-up deliveries", poll_s=0.5)
+    events = [world.event("open") for _ in range(n)]
+    wanted = {e["id"] for e in events}
+    start = time.time()
+    for e in events:
+        project.produce(project.topics.raw["open"], e["profile"], e)
+    project.flush()
+    seen: set[str] = set()
+    parsed = 0
+
+    def all_healthy(calls: list[Any]) -> bool:
+        nonlocal parsed
+        for c in calls[parsed:]:
+            if c.path == ok:
+                seen.update(ev["event_id"] for ev in events_of(c))
+        parsed = len(calls)
+        return wanted <= seen
+
+    receiver.wait_for(all_healthy, timeout_s=300, what="every healthy delivery", poll_s=0.5)
+    times = sorted(c.at for c in receiver.calls_to(ok) if c.at >= start)
+    gaps = [(b - a, a - start) for a, b in zip([start, *times], times)]
+    longest, at_s = max(gaps)
+    print(f"{tag}: longest gap {longest:.2f} s, {at_s:.2f} s after the first produce")
+    return times[-1] - start, longest
+
+
+@pytest.mark.parametrize("timeout_s", [60.0, 120.0])
+def test_a_hanging_loop_with_a_long_timeout_does_not_pause_a_healthy_one(
+        project_factory: Callable[..., Project], receiver: Receiver, timeout_s: float) -> None:
+    """Issue 9.1: a loop whose endpoint accepts and never answers, with timeout_s 60 and with
+    the maximum (120), on the same database as a healthy loop: 5,000 opens. The healthy loop
+    takes at most 1.5x its time next to a second healthy loop, and never waits > 3 s."""
+    n = 5000
+    twin_s, twin_gap_s = healthy_run(project_factory, receiver, False, timeout_s, n)
+    hang_s, hang_gap_s = healthy_run(project_factory, receiver, True, timeout_s, n)
+    report(f"isolation-long-{int(timeout_s)}",
+           f"healthy loop, {n} opens: {twin_s:.1f} s next to a healthy loop (longest gap "
+           f"{twin_gap_s:.2f} s), {hang_s:.1f} s next to a loop hanging with timeout_s "
+           f"{timeout_s:g} (longest gap {hang_gap_s:.2f} s); ratio {hang_s / twin_s:.2f}")
+    assert hang_gap_s <= 3.0, f"the healthy loop paused {hang_gap_s:.1f} s"
+    assert hang_s <= 1.5 * twin_s
+
+
 def test_kill_9_loses_nothing(project_factory: Callable[..., Project], receiver: Receiver) -> None:
     """kill -9 the worker and the sender several times during a 20,000-event run."""
     project = project_factory(loops=[{"id": "crash", "url": receiver.url("/crash"),

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from senders.client import HttpClient
+from senders.curl import CurlClient
 from senders.ssrf import SsrfPolicy
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -83,8 +84,28 @@ async def server(server_factory: ServerFactory) -> LocalServer:
     return await server_factory()
 
 
+#: the two POST clients: aiohttp (ownership GETs, the test tool) and libcurl (deliveries).
+CLIENTS: dict[str, type[HttpClient] | type[CurlClient]] = {"aiohttp": HttpClient,
+                                                            "curl": CurlClient}
+PostClient = HttpClient | CurlClient
+
+
+@pytest.fixture(params=sorted(CLIENTS))
+def client_class(request: pytest.FixtureRequest) -> type[HttpClient] | type[CurlClient]:
+    """Each POST client in turn: every POST promise is tested against both."""
+    cls: type[HttpClient] | type[CurlClient] = CLIENTS[request.param]
+    return cls
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[HttpClient]:
+async def client(client_class: type[PostClient]) -> AsyncIterator[PostClient]:
+    async with client_class(SsrfPolicy(LOOPBACK)) as c:
+        yield c
+
+
+@pytest.fixture
+async def http_client() -> AsyncIterator[HttpClient]:
+    """The aiohttp client alone (GET, for ownership validation)."""
     async with HttpClient(SsrfPolicy(LOOPBACK)) as c:
         yield c
 

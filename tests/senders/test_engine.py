@@ -135,6 +135,7 @@ async def test_breaker_opens_refuses_without_calling_then_probes() -> None:
     assert engine.breaker_state("l1") == "open"
     refused = await engine.deliver(loop, "w", [EVENT], 1)
     assert (refused.kind, refused.error_class, refused.status) == ("retry", "CircuitOpen", None)
+    assert refused.breaker_open
     assert refused.retry_after_s == 30 and refused.retry_in_s == 30  # the hint beats 5 s
     assert refused.failing_since == 7000.0 and len(client.calls) == 3
     await clock.advance(30)
@@ -184,6 +185,7 @@ async def test_queued_calls_are_not_sent_once_the_breaker_opens() -> None:
     gate.set()
     outcomes = await asyncio.gather(*tasks)
     assert [o.error_class for o in outcomes] == ["ServerError"] + ["CircuitOpen"] * 3
+    assert [o.breaker_open for o in outcomes] == [False, True, True, True]
     assert len(client.calls) == 1
 
 

@@ -1,8 +1,6 @@
 """The exception tree: one root, drawn in the docstring, decisions as data."""
 from __future__ import annotations
 
-import re
-
 import pytest
 
 import senders.errors as errors
@@ -22,6 +20,7 @@ from senders.errors import (
     SsrfRefused,
     TooManyRequests,
 )
+from tests.support.errortree import assert_tree_matches
 
 
 def _classes() -> dict[str, type[DeliveryError]]:
@@ -35,23 +34,7 @@ def test_one_root_and_every_class_below_it() -> None:
 
 
 def test_docstring_draws_the_whole_tree_with_the_real_parents() -> None:
-    drawn: dict[str, str] = {}
-    stack: list[tuple[int, str]] = []
-    doc = errors.__doc__ or ""
-    for line in doc.splitlines():
-        match = re.match(r"^(\s*(?:[│├└─ ]*))([A-Z]\w+)\b", line)
-        if not match or "──" not in match.group(1) and match.group(2) != "DeliveryError":
-            continue
-        depth, name = len(match.group(1)), match.group(2)
-        while stack and stack[-1][0] >= depth:
-            stack.pop()
-        if stack:
-            drawn[name] = stack[-1][1]
-        stack.append((depth, name))
-    classes = _classes()
-    assert set(drawn) | {"DeliveryError"} == set(classes)
-    for name, parent in drawn.items():
-        assert classes[name].__bases__ == (classes[parent],), f"{name} is drawn under {parent}"
+    assert_tree_matches(errors, "DeliveryError")
 
 
 def test_retry_decision_is_an_attribute() -> None:

@@ -31,6 +31,12 @@ NAME = "feedbackloop-0123456789abcdef.txt"
 CONTENT = "5f0c8a1e9d2b4c6a8e0f1a3b5c7d9e1f"
 
 
+@pytest.fixture
+def client(http_client: HttpClient) -> HttpClient:
+    """Ownership validation GETs through the aiohttp client (libcurl's is POST-only)."""
+    return http_client
+
+
 async def site(server_factory: ServerFactory, served: dict[str, bytes],
                redirects: dict[str, str] | None = None) -> LocalServer:
     """A real server answering ``served`` paths with their bytes, ``redirects`` with a 302 to

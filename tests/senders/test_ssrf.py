@@ -14,13 +14,14 @@ import pytest
 from yarl import URL
 
 from senders.client import HttpClient
+from senders.curl import CurlClient
 from senders.errors import InvalidUrl, SsrfRefused
 from senders.special_addresses import REFUSED_BLOCKS
 from senders.ssrf import AddressRefused, GuardedResolver, SsrfPolicy, literal_address
 from senders.testing import FakeResolver
 from senders.upstream import translate
 
-from .conftest import LOOPBACK, LocalServer
+from .conftest import LOOPBACK, LocalServer, PostClient
 
 
 @pytest.mark.parametrize("ip, reason", [
@@ -193,51 +194,53 @@ LITERAL_FORMS = [
 
 
 @pytest.mark.parametrize("url, message", LITERAL_FORMS)
-async def test_client_refuses_every_literal_form(url: str, message: str) -> None:
-    async with HttpClient(SsrfPolicy()) as client:
+async def test_client_refuses_every_literal_form(url: str, message: str,
+                                                 client_class: type[PostClient]) -> None:
+    async with client_class(SsrfPolicy()) as client:
         with pytest.raises(SsrfRefused) as info:
             await client.post(url, b"{}", {}, timeout_s=1)
         assert str(info.value) == message
-        with pytest.raises(SsrfRefused):
-            await client.get(url, max_bytes=100, timeout_s=1)
+        if isinstance(client, HttpClient):
+            with pytest.raises(SsrfRefused):
+                await client.get(url, max_bytes=100, timeout_s=1)
 
 
-async def test_allowlisted_loopback_connects(server: LocalServer) -> None:
-    async with HttpClient(SsrfPolicy(LOOPBACK)) as client:
+async def test_allowlisted_loopback_connects(server: LocalServer, client_class: type[PostClient]) -> None:
+    async with client_class(SsrfPolicy(LOOPBACK)) as client:
         response = await client.post(server.url(), b"{}", {}, timeout_s=5)
     assert response.status == 204 and len(server.seen) == 1
 
 
-async def test_non_canonical_literal_is_invalid_even_when_allowed(server: LocalServer) -> None:
-    async with HttpClient(SsrfPolicy(LOOPBACK)) as client:
+async def test_non_canonical_literal_is_invalid_even_when_allowed(server: LocalServer, client_class: type[PostClient]) -> None:
+    async with client_class(SsrfPolicy(LOOPBACK)) as client:
         with pytest.raises(InvalidUrl, match="non-canonical IPv4 address"):
             await client.post(f"http://2130706433:{server.port}/", b"{}", {}, timeout_s=5)
     assert server.seen == []
 
 
-async def test_hostname_resolving_to_private_address_is_refused(server: LocalServer) -> None:
+async def test_hostname_resolving_to_private_address_is_refused(server: LocalServer, client_class: type[PostClient]) -> None:
     resolver = FakeResolver({"hooks.example": ["10.0.0.5"]})
-    async with HttpClient(SsrfPolicy(LOOPBACK), resolver=resolver) as client:
+    async with client_class(SsrfPolicy(LOOPBACK), resolver=resolver) as client:
         with pytest.raises(SsrfRefused) as info:
             await client.post(f"http://hooks.example:{server.port}/", b"{}", {}, timeout_s=5)
     assert str(info.value) == "hooks.example (10.0.0.5) is private"
     assert info.value.host == "hooks.example"
 
 
-async def test_mixed_answer_connects_only_to_the_allowed_address(server: LocalServer) -> None:
+async def test_mixed_answer_connects_only_to_the_allowed_address(server: LocalServer, client_class: type[PostClient]) -> None:
     # 127.0.0.1 stands in for a public address (allowlisted); 10.0.0.5 is dropped, not tried
     resolver = FakeResolver({"mixed.example": ["10.0.0.5", "127.0.0.1"]})
     guarded = GuardedResolver(SsrfPolicy(LOOPBACK), resolver)
     assert [r["host"] for r in await guarded.resolve("mixed.example", 80)] == ["127.0.0.1"]
-    async with HttpClient(SsrfPolicy(LOOPBACK), resolver=resolver) as client:
+    async with client_class(SsrfPolicy(LOOPBACK), resolver=resolver) as client:
         response = await client.post(f"http://mixed.example:{server.port}/", b"{}", {}, timeout_s=5)
     assert response.status == 204 and len(server.seen) == 1
 
 
-async def test_dns_rebinding_after_first_connection_is_refused(server: LocalServer) -> None:
+async def test_dns_rebinding_after_first_connection_is_refused(server: LocalServer, client_class: type[PostClient]) -> None:
     resolver = FakeResolver({"rebind.example": ["127.0.0.1"]})
     url = f"http://rebind.example:{server.port}/"
-    async with HttpClient(SsrfPolicy(LOOPBACK), resolver=resolver, ttl_dns_cache_s=0,
+    async with client_class(SsrfPolicy(LOOPBACK), resolver=resolver, ttl_dns_cache_s=0,
                           keepalive_s=0.001) as client:
         assert (await client.post(url, b"{}", {"Connection": "close"}, timeout_s=5)).status == 204
         resolver.hosts["rebind.example"] = ["169.254.169.254"]
@@ -270,9 +273,9 @@ async def test_guarded_resolver_with_nothing_left() -> None:
     await guarded.close()
 
 
-async def test_real_resolver_answer_for_localhost_is_refused(server: LocalServer) -> None:
+async def test_real_resolver_answer_for_localhost_is_refused(server: LocalServer, client_class: type[PostClient]) -> None:
     """No fake: getaddrinfo (aiohttp's ThreadedResolver) answers, the guard refuses."""
-    async with HttpClient(SsrfPolicy()) as client:
+    async with client_class(SsrfPolicy()) as client:
         with pytest.raises(SsrfRefused, match=r"^localhost \((127\.0\.0\.1|::1)\) is loopback$"):
             await client.post(f"http://localhost:{server.port}/", b"{}", {}, timeout_s=5)
     assert server.seen == []
@@ -334,12 +337,13 @@ def test_table_is_large_labelled_and_unique() -> None:
 
 
 @pytest.mark.parametrize("row", DENY, ids=[row.host for row in DENY])
-async def test_every_deny_destination_is_refused(row: Destination) -> None:
-    """The whole client refuses before sending a byte, and the connect-time backstop alone
+async def test_every_deny_destination_is_refused(row: Destination,
+                                                 client_class: type[PostClient]) -> None:
+    """Each whole client refuses before sending a byte, and the connect-time backstop alone
     refuses every address the destination denotes (resolver and URL check bypassed)."""
     policy = SsrfPolicy()
     resolver = FakeResolver({row.host: row.answers} if row.is_name else {})
-    async with HttpClient(policy, resolver=resolver) as client:
+    async with client_class(policy, resolver=resolver) as client:
         with pytest.raises(SsrfRefused):
             await client.post(row.url(), b"{}", {}, timeout_s=2)
     for ip in row.answers or _meant(row):
@@ -365,3 +369,19 @@ async def test_every_allow_destination_is_allowed(row: Destination) -> None:
         policy.socket_factory(_addr_info(ip)).close()
         # an independent opinion: Python's ipaddress agrees the address is global
         assert ipaddress.ip_address(ip).is_global, ip
+
+
+async def test_curl_connect_time_check_holds_without_the_url_check(
+        server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libcurl's open-socket callback alone refuses: the URL check is switched off, the
+    literal and the name (libcurl's own resolver answers for localhost) never reach the
+    server."""
+    monkeypatch.setattr(SsrfPolicy, "check_host", lambda self, host: None)
+    async with CurlClient(SsrfPolicy()) as client:
+        for url, shown in ((server.url(), "127.0.0.1 (127.0.0.1)"),
+                           (f"http://localhost:{server.port}/", "localhost (")):
+            with pytest.raises(SsrfRefused) as info:
+                await client.post(url, b"{}", {}, timeout_s=5)
+            assert str(info.value).startswith(shown.split(" (")[0])
+            assert "is loopback" in str(info.value)
+    assert server.seen == []

@@ -14,7 +14,7 @@ from yarl import URL
 from senders import errors
 from senders.errors import DeliveryError, SsrfRefused
 from senders.ssrf import AddressRefused
-from senders.upstream import UPSTREAM_ERRORS, translate, translated
+from senders.upstream import CURL_ERRORS, UPSTREAM_ERRORS, translate, translate_curl, translated
 
 KEY = ConnectionKey("hooks.example", 443, True, True, None, None, None, None)
 REFUSED = ConnectionRefusedError(111, "Connect call failed")
@@ -130,3 +130,30 @@ def test_context_manager_raises_ours_from_the_original() -> None:
     with pytest.raises(asyncio.CancelledError):
         with translated("http://h.example/"):
             raise asyncio.CancelledError()
+
+
+def test_every_libcurl_error_code_is_placed_explicitly() -> None:
+    """Fails when pycurl names a CURLcode nobody decided about (multi-interface codes aside)."""
+    import pycurl
+
+    codes = {getattr(pycurl, n) for n in dir(pycurl)
+             if n.startswith("E_") and not n.startswith("E_MULTI_")
+             and n not in ("E_OK", "E_CALL_MULTI_PERFORM", "E_ALREADY_COMPLETE")}
+    unmapped = sorted(c for c in codes if c not in CURL_ERRORS)
+    assert unmapped == [], f"decide where these go in senders.upstream.CURL_ERRORS: {unmapped}"
+
+
+@pytest.mark.parametrize("code, ours", [
+    (6, errors.DnsError), (7, errors.ConnectError), (28, errors.RequestTimeout),
+    (52, errors.ConnectionLost), (56, errors.ConnectionLost), (60, errors.TlsError),
+    (35, errors.TlsError), (1, errors.ProtocolError), (3, errors.InvalidUrl),
+    (47, errors.RedirectRefused), (9, errors.TransportError), (4242, errors.TransportError),
+])
+def test_libcurl_codes_become_ours(code: int, ours: type[DeliveryError]) -> None:
+    exc = translate_curl(code, "what libcurl said", "https://hooks.example/x", timeout_s=5)
+    assert type(exc) is ours
+    assert "https://hooks.example/x" in str(exc)
+    if ours is not errors.RequestTimeout:
+        assert f"(curl {code})" in str(exc)
+    else:
+        assert "within 5 s" in str(exc)

@@ -54,7 +54,16 @@ def test_defer_moves_to_first_tier_without_an_attempt() -> None:
 
 
 def test_breaker_skips_are_history_not_attempt_log() -> None:
-    out = Outcome("retry", None, 0.0, "CircuitOpen", "circuit open", retry_in_s=5.0)
+    out = Outcome("retry", None, 0.0, "CircuitOpen", "circuit open", retry_in_s=5.0,
+                  breaker_open=True)
     d = ROUTER.after_attempt(DELIVERY, out, 1_000)
     assert [r.topic for r in d.records] == [TOPICS.retry["5s"]]
     assert orjson.loads(d.records[0].value)["attempts"][0]["error"] == "CircuitOpen"
+
+
+def test_defer_waits_as_long_as_the_loops_queue_needs_in_the_tier_for_that() -> None:
+    record, tier = ROUTER.defer(DELIVERY, 1_000, delay_s=60.0)
+    doc = orjson.loads(record.value or b"")
+    assert tier == "5s" and doc["not_before_ms"] == 61_000, "held in memory until due"
+    record, tier = ROUTER.defer(DELIVERY, 1_000, delay_s=0.5)
+    assert orjson.loads(record.value or b"")["not_before_ms"] == 6_000, "never before the first delay"
