@@ -7,7 +7,7 @@ import signal
 from typing import Any
 
 from schemas.loop import Loop
-from senders.client import HttpClient
+from senders.client import SNIPPET_BYTES, HttpClient
 from senders.curl import CurlClient
 from senders.engine import Dispatcher
 from senders.ssrf import SsrfPolicy
@@ -17,6 +17,7 @@ from streams.config.logs import setup as setup_logging
 from streams.kafka.loopstore import LoopStore, parse_loop
 from streams.metrics import PipelineMetrics
 from streams.kafka.output import Output
+from streams.kafka.parking import Parking
 from streams.kafka.registry import CompactedView
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
@@ -33,12 +34,15 @@ async def _main(config: Config) -> None:
     loop = asyncio.get_running_loop()
     loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
     await loop.run_in_executor(None, loops.start)
-    output = Output(config.kafka)
+    output = Output(config.kafka, Parking.counted(topics.invalid, config.limits.record_bytes,
+                                                  metrics))
     output.start()
     policy = SsrfPolicy(config.security.allow_networks)
     limit = config.sender.process_max_in_flight
-    client = (CurlClient(policy, limit=limit) if config.sender.http_client == "curl"
-              else HttpClient(policy, limit=limit))
+    drain = config.limits.response_bytes - SNIPPET_BYTES  # the first KiB is the snippet
+    client = (CurlClient(policy, limit=limit, drain_max_bytes=drain)
+              if config.sender.http_client == "curl"
+              else HttpClient(policy, limit=limit, drain_max_bytes=drain))
     await client.start()
     s = config.sender
     dispatcher = Dispatcher(client, schedule=retry_schedule(config),
