@@ -35,6 +35,8 @@ __all__ = ["ReplayReport", "describe", "recent", "replay", "replayable_topics"]
 
 #: characters of the original value shown when listing
 SHOWN_VALUE_CHARS = 2048
+#: the largest original a replay writes back (librdkafka's own limit per record)
+ORIGINALS_MAX_BYTES = 100 * 2**20
 
 
 @dataclass
@@ -113,7 +115,10 @@ def replay(kafka: KafkaConfig, topics: Topics, topic: str | None = None,
     report = ReplayReport()
     until_ms = until_ms if until_ms is not None else now_ms()
     allowed = replayable_topics(topics)
-    producer = None if dry_run else Producer(producer_config(kafka, **{"linger.ms": 20}))
+    # an original read back may be larger than our own record limit: the platform put it in
+    # compressed, and so does the replay (the broker checks the compressed batch)
+    producer = None if dry_run else Producer(producer_config(kafka, **{
+        "linger.ms": 20, "compression.type": "lz4", "message.max.bytes": ORIGINALS_MAX_BYTES}))
     originals = _Originals(kafka)
     try:
         for msg in read_window(kafka, topics.invalid, since_ms, timeout_s=timeout_s):
