@@ -31,7 +31,7 @@ class World:
         self.loops: StaticView[Loop] = StaticView()
         tags: StaticView[dict[str, Any]] = StaticView({m["id"]: m for m in self.demo.mailings})
         self.enricher = Enricher(Topics(parse_config({}).kafka), self.loops, tags,  # type: ignore[arg-type]
-                                 self.metrics, limits)
+                                 self.metrics, limits=limits)
         self.table = {p["id"].encode(): orjson.dumps(p) for p in self.demo.profiles}
 
     def oversize(self, kind: str) -> float:
