@@ -23,9 +23,21 @@ from streams.config.settings import Config
 from streams.kafka.topics import Topics
 from streams.delivery.service import SenderService, retry_schedule
 
-__all__ = ["run_sender"]
+__all__ = ["delivery_client", "run_sender"]
 
 log = logging.getLogger(__name__)
+
+
+def delivery_client(config: Config) -> CurlClient | HttpClient:
+    """The sender's HTTP client (``sender.http_client``): the SSRF policy, the process's
+    in-flight cap, and at most ``limits.response_bytes`` of each answer read (the first KiB
+    kept, the rest drained)."""
+    policy = SsrfPolicy(config.security.allow_networks)
+    limit = config.sender.process_max_in_flight
+    drain = config.limits.response_bytes - SNIPPET_BYTES
+    if config.sender.http_client == "curl":
+        return CurlClient(policy, limit=limit, drain_max_bytes=drain)
+    return HttpClient(policy, limit=limit, drain_max_bytes=drain)
 
 
 async def _main(config: Config) -> None:
@@ -37,12 +49,7 @@ async def _main(config: Config) -> None:
     output = Output(config.kafka, Parking.counted(topics.invalid, config.limits.record_bytes,
                                                   metrics))
     output.start()
-    policy = SsrfPolicy(config.security.allow_networks)
-    limit = config.sender.process_max_in_flight
-    drain = config.limits.response_bytes - SNIPPET_BYTES  # the first KiB is the snippet
-    client = (CurlClient(policy, limit=limit, drain_max_bytes=drain)
-              if config.sender.http_client == "curl"
-              else HttpClient(policy, limit=limit, drain_max_bytes=drain))
+    client = delivery_client(config)
     await client.start()
     s = config.sender
     dispatcher = Dispatcher(client, schedule=retry_schedule(config),

@@ -148,3 +148,13 @@ def test_a_tags_record_over_its_limit_is_skipped_and_the_mailing_keeps_its_tags(
     view._apply(0, 1, b"m1", orjson.dumps(big))
     assert view.get("m1") == small and view.rejected == 1
     assert metrics.oversize.labels("tags")._value.get() == 1
+
+
+def test_fausts_producer_takes_the_same_record_limit(tmp_path: Any) -> None:
+    from streams.worker.app import build_app
+
+    config = parse_config({"worker": {"data_dir": str(tmp_path), "store": "memory"},
+                           "limits": {"record_bytes": 2_000_000}})
+    app = build_app(config)
+    # the profile table's changelog records are refused by aiokafka above this
+    assert app.conf.producer_max_request_size == 2_000_000
