@@ -18,7 +18,7 @@ from streams.kafka.clients import confluent_config
 from streams.kafka.limits import ORIGINAL_VALUE_BYTES, TRUNCATED, record_size
 from streams.ops.invalid import replay
 from tests.support.payloads import events_of
-from tests.support.processes import Project
+from tests.support.processes import Project, WorkerProcess
 from tests.support.receiver import Receiver
 from tests.support.topics import read_topic
 
@@ -57,6 +57,18 @@ def committed(project: Project, topic: str, partition: int) -> int:
         consumer.close()
 
 
+def start_and_open(project: Project, world: DemoWorld,
+                   *profiles: dict[str, Any]) -> tuple[WorkerProcess, list[dict[str, Any]]]:
+    """Start a worker and a sender, then produce one open per profile (in that order)."""
+    worker = project.start("worker", "-l", "info")
+    project.start("sender", name="sender")
+    opens = [world.event("open", p) for p in profiles]
+    for event in opens:
+        project.produce(project.topics.raw["open"], event["profile"], event)
+    project.flush()
+    return worker, opens
+
+
 def by_event(receiver: Receiver, path: str) -> dict[str, dict[str, Any]]:
     return {ev["event_id"]: ev for c in receiver.calls_to(path) for ev in events_of(c)}
 
@@ -74,12 +86,7 @@ def test_a_1_5_mb_gzip_profile_is_refused_and_the_worker_keeps_going(
     partition, offset = produce_gzip(project, project.topics.ref_profiles, big["id"], big_value)
     project.produce(project.topics.ref_profiles, small["id"], small)
     project.flush()
-    worker = project.start("worker", "-l", "info")
-    project.start("sender", name="sender")
-    open_big, open_small = world.event("open", big), world.event("open", small)
-    project.produce(project.topics.raw["open"], big["id"], open_big)
-    project.produce(project.topics.raw["open"], small["id"], open_small)
-    project.flush()
+    worker, (open_big, open_small) = start_and_open(project, world, big, small)
     receiver.wait_for(lambda _: len(by_event(receiver, "/o")) >= 2, timeout_s=120,
                       what="both opens")
     got = by_event(receiver, "/o")
@@ -176,12 +183,7 @@ def test_an_oversize_payload_is_delivered_without_its_largest_fields_and_batches
     for p in (big, mid):
         project.produce(project.topics.ref_profiles, p["id"], p)
     project.flush()
-    project.start("worker", "-l", "info")
-    project.start("sender", name="sender")
-    events = [world.event("open", big)] + [world.event("open", mid) for _ in range(5)]
-    for e in events:
-        project.produce(project.topics.raw["open"], e["profile"], e)
-    project.flush()
+    _, events = start_and_open(project, world, big, *[mid] * 5)
     receiver.wait_for(lambda _: len(by_event(receiver, "/one")) >= 6
                       and len(by_event(receiver, "/many")) >= 6, timeout_s=120,
                       what="6 events on each loop")
@@ -219,12 +221,7 @@ def test_a_delivery_the_broker_refuses_is_parked_not_produced_forever(
     for p in (heavy, light):
         project.produce(project.topics.ref_profiles, p["id"], p)
     project.flush()
-    worker = project.start("worker", "-l", "info")
-    project.start("sender", name="sender")
-    open_heavy, open_light = world.event("open", heavy), world.event("open", light)
-    project.produce(project.topics.raw["open"], heavy["id"], open_heavy)
-    project.produce(project.topics.raw["open"], light["id"], open_light)
-    project.flush()
+    worker, (open_heavy, open_light) = start_and_open(project, world, heavy, light)
     receiver.wait_for(lambda _: open_light["id"] in by_event(receiver, "/o"), timeout_s=120,
                       what="the light open")
     [parked] = read_topic(project, project.topics.invalid, 1)
