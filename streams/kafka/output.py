@@ -66,6 +66,7 @@ class Output:
         self._poller: asyncio.Task[None] | None = None
         #: minimal parked copies waiting to be tried again: (due monotonic s, the send)
         self._stuck: list[tuple[float, Callable[[], None]]] = []
+        self._refusal_logged_at = -1.0
         self.unacked = 0
 
     @property
@@ -96,9 +97,6 @@ class Output:
               value: bytes | None, headers: Headers | None, on_done: Done | None) -> None:
         producer = self._producer if step == _BATCHED else self._alone
 
-        def again() -> None:
-            self._send(step, topic, meant_for, key, value, headers, on_done)
-
         def callback(err: KafkaError | None, _msg: Message) -> None:
             self.unacked -= 1
             if err is None:
@@ -108,7 +106,7 @@ class Output:
                 self._refused(step, topic, meant_for, key, value, headers, on_done, err)
             else:
                 log.warning("produce to %s failed (%s); producing again", topic, err)
-                again()
+                self._send(step, topic, meant_for, key, value, headers, on_done)
 
         while True:
             try:
@@ -134,8 +132,11 @@ class Output:
                  value: bytes | None, headers: Headers | None, on_done: Done | None,
                  err: KafkaError) -> None:
         if step == _BATCHED:
-            log.info("Kafka refused a batch for %s (%s); producing its records one by one",
-                     topic, err.name())
+            now = time.monotonic()
+            if now - self._refusal_logged_at >= 1.0:  # once per batch, not per record of it
+                self._refusal_logged_at = now
+                log.info("Kafka refused a batch for %s (%s); producing its records one by one",
+                         topic, err.name())
             self._send(_ALONE, topic, meant_for, key, value, headers, on_done)
         elif step == _ALONE:
             self._park(step, topic, key, value, headers, on_done, err.name(), err.str())
