@@ -168,7 +168,7 @@ class _Originals:
         if self._consumer is None:
             self._consumer = Consumer(confluent_config(self._kafka, **{
                 "group.id": "fl-invalid-originals", "enable.auto.commit": False,
-                "auto.offset.reset": "error", "fetch.max.bytes": 104857600}))
+                "auto.offset.reset": "error"}))
         low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition),
                                                          timeout=self._timeout_s)
         if not low <= offset < high:
