@@ -84,10 +84,9 @@ def truncated_copy(key: bytes | str | None, value: bytes | None,
                    headers: Sequence[Header] | None, max_bytes: int) -> Copy:
     """The record itself when it fits ``max_bytes``; else a copy whose value (then key) is cut
     to a prefix so that it fits, marked with the ``fl-truncated`` headers. Headers are kept
-    whole unless they alone leave no room (then each value keeps its first KiB).
-
-    Raises ``ValueError`` when not even an empty record with the marks fits (``max_bytes``
-    below a few KiB is not a record limit).
+    whole unless they alone leave no room (then each value keeps its first KiB, and under a
+    limit of a few KiB only the headers that still fit are kept, in order; the marks always
+    are, so ``max_bytes`` must leave them some 250 bytes).
     """
     kept_headers = list(headers or ())
     raw_key = key.encode() if isinstance(key, str) else key
@@ -101,8 +100,13 @@ def truncated_copy(key: bytes | str | None, value: bytes | None,
     if room < KEPT_KEY_BYTES:
         kept_headers = [(name, _cut(data, KEPT_HEADER_BYTES)) for name, data in kept_headers]
         room = max_bytes - record_size(None, None, kept_headers + marks)
-        if room < 0:
-            raise ValueError(f"a record limit of {max_bytes} bytes leaves no room for a record")
+    if room < 0:
+        fitting: list[Header] = []
+        for header in kept_headers:
+            if record_size(None, None, [*fitting, header, *marks]) <= max_bytes:
+                fitting.append(header)
+        kept_headers = fitting
+        room = max(0, max_bytes - record_size(None, None, kept_headers + marks))
     new_key = raw_key
     if key_bytes > room or (key_bytes > KEPT_KEY_BYTES and key_bytes + value_bytes > room):
         new_key = raw_key[:min(KEPT_KEY_BYTES, room)] if raw_key is not None else None

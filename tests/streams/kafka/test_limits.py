@@ -113,6 +113,10 @@ def test_a_tombstone_stays_a_tombstone() -> None:
     assert copy.value is None and copy.key is not None and len(copy.key) <= 1024
 
 
-def test_an_absurd_limit_is_refused() -> None:
-    with pytest.raises(ValueError, match="no room"):
-        truncated_copy(b"k", b"v" * 1000, [("fl-reason", b"r")], 100)
+def test_under_a_tiny_limit_only_the_headers_that_fit_are_kept() -> None:
+    headers = [("fl-reason", b"r" * 900), ("fl-source-offset", b"7"), ("big", b"b" * 900)]
+    copy = truncated_copy(b"key", b"v" * 5000, headers, 1500)
+    assert record_size(copy.key, copy.value, copy.headers) <= 1500
+    names = [name for name, _ in copy.headers]
+    assert names[:2] == ["fl-reason", "fl-source-offset"] and "big" not in names
+    assert TRUNCATED in names and ORIGINAL_VALUE_BYTES in names
