@@ -14,11 +14,13 @@ from schemas.errors import InvalidRecord
 from schemas.loop import DEFAULTS, Loop
 
 from streams.config.esp import EspConfig, EspDatabase
+from streams.config.limits import LimitsConfig
 from streams.config.secret import Secret
 from streams.errors import ConfigError
 
 __all__ = [
-    "ApiConfig", "BatchDecl", "Config", "EspConfig", "EspDatabase", "KafkaConfig", "LoopDecl",
+    "ApiConfig", "BatchDecl", "Config", "EspConfig", "EspDatabase", "KafkaConfig",
+    "LimitsConfig", "LoopDecl",
     "Secret", "SecurityConfig",
     "SenderConfig", "WorkerConfig",
 ]
@@ -274,6 +276,7 @@ class Config:
     sender: SenderConfig = field(default_factory=SenderConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     esp: EspConfig = field(default_factory=EspConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     loops: tuple[LoopDecl, ...] = ()
 
     def check(self) -> None:

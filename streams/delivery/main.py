@@ -7,7 +7,7 @@ import signal
 from typing import Any
 
 from schemas.loop import Loop
-from senders.client import HttpClient
+from senders.client import SNIPPET_BYTES, HttpClient
 from senders.curl import CurlClient
 from senders.engine import Dispatcher
 from senders.ssrf import SsrfPolicy
@@ -17,14 +17,27 @@ from streams.config.logs import setup as setup_logging
 from streams.kafka.loopstore import LoopStore, parse_loop
 from streams.metrics import PipelineMetrics
 from streams.kafka.output import Output
+from streams.kafka.parking import Parking
 from streams.kafka.registry import CompactedView
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
 from streams.delivery.service import SenderService, retry_schedule
 
-__all__ = ["run_sender"]
+__all__ = ["delivery_client", "run_sender"]
 
 log = logging.getLogger(__name__)
+
+
+def delivery_client(config: Config) -> CurlClient | HttpClient:
+    """The sender's HTTP client (``sender.http_client``): the SSRF policy, the process's
+    in-flight cap, and at most ``limits.response_bytes`` of each answer read (the first KiB
+    kept, the rest drained)."""
+    policy = SsrfPolicy(config.security.allow_networks)
+    limit = config.sender.process_max_in_flight
+    drain = config.limits.response_bytes - SNIPPET_BYTES
+    if config.sender.http_client == "curl":
+        return CurlClient(policy, limit=limit, drain_max_bytes=drain)
+    return HttpClient(policy, limit=limit, drain_max_bytes=drain)
 
 
 async def _main(config: Config) -> None:
@@ -33,12 +46,10 @@ async def _main(config: Config) -> None:
     loop = asyncio.get_running_loop()
     loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
     await loop.run_in_executor(None, loops.start)
-    output = Output(config.kafka)
+    output = Output(config.kafka, Parking.counted(topics.invalid, config.limits.record_bytes,
+                                                  metrics))
     output.start()
-    policy = SsrfPolicy(config.security.allow_networks)
-    limit = config.sender.process_max_in_flight
-    client = (CurlClient(policy, limit=limit) if config.sender.http_client == "curl"
-              else HttpClient(policy, limit=limit))
+    client = delivery_client(config)
     await client.start()
     s = config.sender
     dispatcher = Dispatcher(client, schedule=retry_schedule(config),

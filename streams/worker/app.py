@@ -51,6 +51,8 @@ def build_app(config: Config) -> faust.App:
         web_port=config.api.port or 6066,
         autodiscover=False,
         producer_acks=-1,
+        # the profile table's changelog records: the same record limit as every producer
+        producer_max_request_size=config.limits.record_bytes,
         # a killed worker's partitions move after session_timeout_s, not Faust's 60 s
         broker_session_timeout=config.worker.session_timeout_s,
         broker_heartbeat_interval=config.worker.session_timeout_s / 5,
@@ -74,7 +76,7 @@ def build_app(config: Config) -> faust.App:
                      OneClick(config.esp, topics, runtime.metrics, runtime.output))
         server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready,
                                         api_ingest(runtime.output, topics.esp_reports,
-                                                   config.esp.max_report_bytes), esp),
+                                                   config.limits.esp_report_bytes), esp),
                             config.api.bind, config.api.port, "worker api")
 
         async def forever() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Callable
 
 
 
@@ -17,7 +17,9 @@ from streams.esp.reports import EspReports
 from streams.esp.softbounces import SoftBounces
 from streams.kafka.loopstore import LoopStore, parse_loop
 from streams.metrics import PipelineMetrics
+from streams.kafka.limits import sized
 from streams.kafka.output import Output
+from streams.kafka.parking import Parking
 from streams.kafka.registry import CompactedView
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
@@ -27,10 +29,6 @@ __all__ = ["WorkerRuntime"]
 log = logging.getLogger(__name__)
 
 
-def _parse_tags(data: bytes) -> dict[str, Any]:
-    return parse_tags(data)
-
-
 class WorkerRuntime:
     """Started once per worker process, before the first event is enriched."""
 
@@ -38,19 +36,33 @@ class WorkerRuntime:
         self.config = config
         self.topics = topics
         self.metrics = metrics
-        self.output = Output(config.kafka)
+        self.output = Output(config.kafka, Parking.counted(topics.invalid,
+                                                           config.limits.record_bytes, metrics))
         self.loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops,
                                                                   parse_loop)
-        self.tags: CompactedView[dict[str, Any]] = CompactedView(config.kafka, topics.ref_tags,
-                                                                 _parse_tags)
+        self.tags: CompactedView[dict[str, Any]] = CompactedView(
+            config.kafka, topics.ref_tags, self._tags_parser(config.limits.tags_bytes))
         self.loop_store = LoopStore(config.kafka, topics.loops, self.loops)
         self.enricher = Enricher(topics, self.loops, self.tags, metrics,
-                                 SoftBounces(config.esp, topics, metrics))
-        self.esp = EspReports(config.esp, topics, metrics)
+                                 SoftBounces(config.esp, topics, metrics), config.limits)
+        self.esp = EspReports(config.esp, topics, metrics, config.limits.esp_report_bytes)
         self.bootstrap = ProfileBootstrap(config.kafka, topics.ref_profiles, topics.raw.values(),
                                           config.worker.app_id,
                                           config.worker.profile_bootstrap_timeout_s)
         self._started: asyncio.Future[None] | None = None
+
+    def _tags_parser(self, max_bytes: int) -> Callable[[bytes], dict[str, Any]]:
+        """Tags records over ``limits.tags_bytes`` are skipped by the view (logged with their
+        coordinates) and counted; the mailing keeps its earlier tags."""
+        parse = sized(parse_tags, max_bytes, "the tags record", "limits.tags_bytes")
+        oversize = self.metrics.oversize.labels("tags")
+
+        def checked(data: bytes) -> dict[str, Any]:
+            if len(data) > max_bytes:
+                oversize.inc()
+            return parse(data)
+
+        return checked
 
     async def start(self) -> None:
         """Load the views and publish declared loops (idempotent; concurrent callers wait)."""

@@ -51,3 +51,7 @@ def test_create_twice_is_harmless(project_factory: Callable[..., Project]) -> No
     assert configs[project.topics.ref_profiles]["cleanup.policy"].value == "compact"
     assert configs[project.topics.raw["open"]]["cleanup.policy"].value == "delete"
     assert int(configs[project.topics.raw["open"]]["retention.ms"].value) >= 7 * 24 * 3600 * 1000
+    # what our producers may send (limits.record_bytes) fits, whatever the broker's default
+    for name in (project.topics.ref_profiles, project.topics.raw["open"]):
+        entry = configs[name]["max.message.bytes"]
+        assert entry.value == "1048588" and not entry.is_default  # set on the topic itself
