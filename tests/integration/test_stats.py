@@ -159,3 +159,38 @@ def test_counts_equal_what_the_receiver_counted(project_factory: Callable[..., P
         for m in call.json().get("mailings", []):
             mailing_opens[m["mailing"]] += m["opens"]
     assert mailing_opens == Counter({m: n["open"] for m, n in by_mailing.items() if n["open"]})
+
+
+def test_a_killed_worker_neither_loses_nor_double_counts(project_factory: Callable[..., Project]) -> None:
+    """kill -9 of the worker (and its statistics process) while events stream in: the counts
+    committed with the input offsets are exact once a new worker has caught up."""
+    project = project_factory(api={"port": 0, "tokens": [TOKEN]}, stats={"flush_s": 0.5})
+    first = project.start("worker", "-l", "info")
+    Api.of(first, TOKEN)
+    world = DemoWorld(profiles=50, databases=("kdb",), seed=31)
+    events = [world.event("open") for _ in range(4000)]
+    for i, e in enumerate(events):
+        project.produce(project.topics.raw["open"], e["profile"], e)
+        if i % 200 == 199:
+            project.flush()
+            time.sleep(0.05)
+        if i == 2000:
+            first.kill()  # the worker's process group: its statistics child too
+    project.flush()
+    api = Api.of(project.start("worker", "-l", "info"), TOKEN)
+
+    def counted() -> Any:
+        answer = api.call("GET", "/stats?database=kdb&window=1d&last=1")
+        return answer.body["total"] if answer.status == 200 and \
+            answer.body["total"]["in"] >= len(events) else None
+
+    total = wait_until(counted, 120, "every event counted after the kill")
+    time.sleep(3)  # and nothing more arrives later
+    again = api.call("GET", "/stats?database=kdb&window=1d&last=1").body["total"]
+    assert total["in"] == again["in"] == len(events)
+    mailings = {m["mailing"]: m for m in api.call("GET", "/stats?database=kdb").body["mailings"]}
+    for mailing in {e["mailing"] for e in events}:
+        mine = [e for e in events if e["mailing"] == mailing]
+        assert mailings[mailing]["opens"] == len(mine)
+        # the unique sets were rebuilt from the start of the day after the kill
+        assert mailings[mailing]["unique_opens"] == len({e["profile"] for e in mine})
