@@ -57,6 +57,8 @@ class Topics:
         self.ref_profiles = p + "fl.ref.profiles"
         self.ref_tags = p + "fl.ref.tags"
         self.loops = p + "fl.loops"
+        self.accounts = p + "fl.accounts"
+        self.stats = p + "fl.stats"
         self.invalid = p + "fl.invalid"
         self.deliveries = p + "fl.deliveries"
         self.retry = {tier: f"{p}fl.deliveries.retry.{tier}" for tier in retry_tiers}
@@ -98,6 +100,10 @@ class Topics:
             TopicSpec(self.soft_bounces_changelog, n, compact),
             # Loops are few; one partition keeps the registry's read-your-writes simple.
             TopicSpec(self.loops, 1, compact),
+            # API accounts and their token hashes: few, followed by every worker like loops
+            TopicSpec(self.accounts, 1, compact),
+            # statistics deltas (streams/stats): read from 32 days back by every API process
+            TopicSpec(self.stats, 1, {**delete, "retention.ms": str(32 * DAY_MS)}),
             TopicSpec(self.invalid, n, {**delete, "retention.ms": str(14 * DAY_MS)}),
             TopicSpec(self.deliveries, n, {**delete, "retention.ms": str(7 * DAY_MS)}),
         ]

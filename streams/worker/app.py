@@ -14,6 +14,7 @@ from streams.api.control import ControlPlane
 from streams.api.esp import EspApi
 from streams.esp.unsubscribe import OneClick
 from streams.api.routes import control_app
+from streams.api.stats_routes import stats_routes
 from streams.api.server import HttpServer, serve_forever
 from streams.kafka.clients import faust_broker_settings
 from streams.esp.ingest import api_ingest
@@ -74,9 +75,13 @@ def build_app(config: Config) -> faust.App:
         control = ControlPlane(runtime.loop_store, client, config.kafka, topics)
         esp = EspApi(config.esp, config.kafka, topics,
                      OneClick(config.esp, topics, runtime.metrics, runtime.output))
-        server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready,
+        server = HttpServer(control_app(control, runtime.directory, lambda: runtime.ready,
                                         api_ingest(runtime.output, topics.esp_reports,
-                                                   config.limits.esp_report_bytes), esp),
+                                                   config.limits.esp_report_bytes), esp,
+                                        extra=(stats_routes(runtime.stats_view,
+                                                            runtime.loop_store.get,
+                                                            runtime.loop_store.all,
+                                                            config.sender.defer_after_s),)),
                             config.api.bind, config.api.port, "worker api")
 
         async def forever() -> None:
