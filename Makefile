@@ -6,7 +6,7 @@ CONFIG ?= deploy/demo.yaml
 KAFKACTL := $(PYTHON) deploy/kafka/kafkactl.py
 PYTEST_ARGS ?=
 
-.PHONY: run test unit fuzz nginx bench venv kafka kafka-stop kafka-status topics worker sender typecheck clean help
+.PHONY: run test unit fuzz nginx browser bench venv kafka kafka-stop kafka-status topics worker sender typecheck clean help
 
 help:
 	@echo "make run     - set up and run the demo: Kafka, worker, sender, demo receiver and producer"
@@ -42,7 +42,7 @@ run: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv nginx
+test: venv nginx browser
 	$(KAFKACTL) fetch
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -58,6 +58,12 @@ nginx:
 		{ echo "installing nginx-light (the benchmark's receiver)"; \
 		  apt-get install -y -q nginx-light || \
 		  { apt-get update -q && apt-get install -y -q nginx-light; }; }
+
+# Debian's headless Chromium and its driver, for the dashboard's browser test (selenium).
+browser:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || \
+		{ echo "installing chromium and chromium-driver (the dashboard's browser test)"; \
+		  apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 
 # The fuzzers at their long profile (~20,000 inputs per target; minutes): make fuzz
 fuzz: venv

@@ -105,6 +105,8 @@ class Pipeline:
             "security": {"allow_networks": ["127.0.0.0/8"]},
             "loops": loops,
         }
+        if os.environ.get("BENCH_STATS", "on") == "off":  # measure what statistics cost
+            self.data["stats"] = {"enabled": False}
         self.config: Config = parse_config(self.data)
         self.config_path = directory / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(self.data, sort_keys=False))

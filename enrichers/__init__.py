@@ -14,6 +14,7 @@ from .fields import select_fields
 from .profiles import PROFILE_EDIT_TYPES, apply_edit
 from .routing import DELIVERY_NAMESPACE, LoopIndex, delivery_id, route
 from .tags import tags_for
+from .trimming import OMITTED, omit_largest_fields, payload_bytes
 
 __all__ = [
     "EnrichersError",
@@ -29,5 +30,8 @@ __all__ = [
     "DELIVERY_NAMESPACE",
     "delivery_id",
     "route",
+    "OMITTED",
+    "omit_largest_fields",
+    "payload_bytes",
     *esp.__all__,
 ]

@@ -2,7 +2,8 @@
 
 ``LoopIndex`` is rebuilt whenever ``fl.loops`` changes and read once per event, so the work is
 done at build time: loops that may not receive anything (``Loop.deliverable`` is false:
-disabled, or URL ownership not proven for the current URL) are left out and the rest are
+disabled, or URL ownership not proven for the current URL) and loops that asked for
+summaries instead of events are left out and the rest are
 indexed by ``(event type, database)``.
 """
 from __future__ import annotations
@@ -30,7 +31,8 @@ class LoopIndex:
         self._index: dict[tuple[str, str | None], list[Loop]] = {}
         self._count = 0
         for loop in loops:
-            if not loop.deliverable:
+            # a summary loop gets one call per window (streams/stats/summary.py), not events
+            if not loop.deliverable or loop.delivery == "summary":
                 continue
             self._count += 1
             for event_type in dict.fromkeys(loop.events):

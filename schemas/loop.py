@@ -23,10 +23,11 @@ from .errors import InvalidRecord
 from .secrets import SigningSecret, check_secret
 from .validation import validate_loop
 
-__all__ = ["DEFAULTS", "ENCODINGS", "Batch", "Encoding", "Loop", "Status", "Validation",
+__all__ = ["DEFAULTS", "ENCODINGS", "Batch", "DeliveryMode", "Encoding", "Loop", "Status", "Validation",
            "ValidationMethod", "limit"]
 
 Encoding = Literal["json", "form", "json-batch"]
+DeliveryMode = Literal["events", "summary"]
 Status = Literal["enabled", "disabled"]
 ValidationMethod = Literal["file", "dns", "operator"]
 ENCODINGS: Final[tuple[Encoding, ...]] = ("json", "form", "json-batch")
@@ -95,6 +96,9 @@ class Loop:
     rate_per_s: float
     max_in_flight: int
     timeout_s: float
+    #: "events" (a call per event or batch) or "summary" (a call per ``summary_every`` window)
+    delivery: DeliveryMode
+    summary_every: str
     secrets: tuple[SigningSecret, ...] = field(repr=False)
     status: Status
     disabled_reason: str | None
@@ -135,6 +139,7 @@ class Loop:
             batch=Batch(int(batch["max_events"]), int(batch["max_wait_ms"])),
             rate_per_s=float(full["rate_per_s"]), max_in_flight=int(full["max_in_flight"]),
             timeout_s=float(full["timeout_s"]), status=cast(Status, full["status"]),
+            delivery=cast(DeliveryMode, full["delivery"]), summary_every=full["summary_every"],
             disabled_reason=full.get("disabled_reason"),
             validation=None if validation is None else Validation(
                 validation["file_name"], validation["content"], validation.get("validated_at"),
@@ -151,6 +156,7 @@ class Loop:
             "batch": {"max_events": self.batch.max_events, "max_wait_ms": self.batch.max_wait_ms},
             "rate_per_s": self.rate_per_s, "max_in_flight": self.max_in_flight,
             "timeout_s": self.timeout_s,
+            "delivery": self.delivery, "summary_every": self.summary_every,
             "secrets": [{"secret": s.secret, "expires_at": s.expires_at} for s in self.secrets],
             "status": self.status, "disabled_reason": self.disabled_reason,
             "validation": None if self.validation is None else dataclasses.asdict(self.validation),

@@ -12,7 +12,12 @@ Hierarchy::
     StreamsError                    root (exit_code 1)
     ├── ConfigError                 the configuration is invalid: key, bad value, what is valid (exit 2)
     ├── InputError                  a request or command argument is invalid (field, problem; exit 2)
+    │   └── AccountInvalid          an account document or request is invalid (field, problem)
     ├── NotFound                    no loop with that id
+    ├── AccountNotFound             no account (or token) with that id
+    ├── AccountConflict             an account change that cannot be made as asked (field, problem)
+    ├── Forbidden                   allowed route, input outside the caller's account (field, problem)
+    ├── OutOfScope                  a statistics query names what the caller's account does not own
     ├── ReplayNotFound              no replay with that id
     ├── ReplayFailed                a replay cannot go on (its loop was deleted or disabled)
     ├── ExportFailed                an export process ended without its result
@@ -28,13 +33,18 @@ Hierarchy::
 from __future__ import annotations
 
 __all__ = [
+    "AccountConflict",
+    "AccountInvalid",
+    "AccountNotFound",
     "BrokerUnreachable",
     "ConfigError",
+    "Forbidden",
     "InputError",
     "InvalidDelivery",
     "KafkaFailure",
     "NotAcknowledged",
     "NotFound",
+    "OutOfScope",
     "ReplayFailed",
     "ReplayNotFound",
     "ExportFailed",
@@ -71,6 +81,44 @@ class InputError(StreamsError):
         super().__init__(f"{field}: {problem}" if field else problem)
         self.field = field
         self.problem = problem
+
+
+class AccountInvalid(InputError):
+    """An account document or request is invalid (``field``, ``problem``)."""
+
+
+class AccountNotFound(StreamsError):
+    """No account (or token) with that id (``ident``)."""
+
+    def __init__(self, ident: str) -> None:
+        super().__init__(f"no account or token with id {ident!r}")
+        self.ident = ident
+
+
+class AccountConflict(StreamsError):
+    """An account change that cannot be made as asked (``field``, ``problem``)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+class Forbidden(StreamsError):
+    """The route is allowed, its input is outside the caller's account (``field``, ``problem``)."""
+
+    def __init__(self, field: str | None, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+class OutOfScope(StreamsError):
+    """A statistics query names a database or collection the caller's account does not own."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: outside this token's account")
+        self.field = field
 
 
 class NotFound(StreamsError):

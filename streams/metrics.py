@@ -52,6 +52,18 @@ class PipelineMetrics:
         self.esp_unmapped = Counter("fl_esp_unmapped_total",
                                     "ESP findings parked on fl.esp.unmapped (no profile), "
                                     "per finding type", ["finding_type"], registry=r)
+        self.oversize = Counter(
+            "fl_oversize_records_total",
+            "Records over a size limit (limits.*), per kind: raw_event, profile, profile_edit, "
+            "tags, esp_report (refused to fl.invalid or skipped), payload (delivered without "
+            "its largest profile fields, or parked when that is not enough), record (over "
+            "limits.record_bytes when produced: parked as a truncated copy)",
+            ["kind"], registry=r)
+        self.parked = Counter(
+            "fl_parked_records_total",
+            "Records Kafka refused for good (too large, invalid topic, not authorised) or that "
+            "were over limits.record_bytes, parked in fl.invalid instead; per topic they were "
+            "meant for and error", ["topic", "error"], registry=r)
         self.profile_actions = Counter("fl_profile_actions_total",
                                        "Profile actions written (complaints, opt-outs, "
                                        "one-click unsubscribes, hard bounces), per action",

@@ -166,7 +166,7 @@ def _decoded(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or a name no codec can have ("utf\x00-8")
         return payload.decode("utf-8", "replace")
 
 

@@ -108,12 +108,14 @@ class ControlPlane:
         return loop
 
     def list(self, database: str | None = None, collection: str | None = None,
-             event: str | None = None) -> list[Loop]:
-        """Loops of a database and/or collection and/or event type (exact matches), by id."""
+             event: str | None = None, visible: Callable[[Loop], bool] | None = None) -> list[Loop]:
+        """Loops of a database and/or collection and/or event type (exact matches), by id;
+        with ``visible``, only the loops it accepts (the caller's account's)."""
         out = [loop for loop in self.store.all()
                if (database is None or loop.database == database)
                and (collection is None or loop.collection == collection)
-               and (event is None or event in loop.events)]
+               and (event is None or event in loop.events)
+               and (visible is None or visible(loop))]
         return sorted(out, key=lambda loop: loop.id)
 
     # -- writes ----------------------------------------------------------------------------
@@ -256,12 +258,14 @@ class ControlPlane:
                                lambda d: d.get("loop_id") == loop_id, limit, key=loop_id.encode()))
 
     async def redrive(self, loop_id: str | None, since_ms: int | None, until_ms: int | None,
-                      dry_run: bool) -> dict[str, Any]:
-        """Put matching dead letters back on fl.deliveries (see :mod:`streams.ops.redrive`)."""
+                      dry_run: bool, allowed: Callable[[str], bool] | None = None) -> dict[str, Any]:
+        """Put matching dead letters back on fl.deliveries (see :mod:`streams.ops.redrive`);
+        with ``allowed``, only those of loop ids it accepts."""
         if loop_id is not None:
             self.get(loop_id)
         report = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: redrive(self.kafka, self.topics, loop_id, since_ms, until_ms, dry_run))
+            None, lambda: redrive(self.kafka, self.topics, loop_id, since_ms, until_ms, dry_run,
+                                  allowed=allowed))
         return {**report.as_dict(), "dry_run": dry_run}
 
     async def invalid(self, topic: str | None, reason: str | None,
@@ -278,7 +282,13 @@ class ControlPlane:
                                          until_ms, dry_run))
         return {**report.as_dict(), "dry_run": dry_run}
 
-    async def dead_letters(self, loop_id: str | None, limit: int) -> list[dict[str, Any]]:
+    async def dead_letters(self, loop_id: str | None, limit: int,
+                           allowed: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
+        """The newest dead letters of ``loop_id`` (None: every loop ``allowed`` accepts)."""
+        def match(d: dict[str, Any]) -> bool:
+            found = d.get("loop_id")
+            return ((loop_id is None or found == loop_id)
+                    and (allowed is None or (isinstance(found, str) and allowed(found))))
+
         return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: tail(self.kafka, self.topics.dead,
-                               lambda d: loop_id is None or d.get("loop_id") == loop_id, limit))
+            None, lambda: tail(self.kafka, self.topics.dead, match, limit))

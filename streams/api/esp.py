@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from enrichers.esp import ProfileRef, message_headers
+from streams.api.auth import PUBLIC, access
 from streams.api.inputs import InputError
 from streams.config.esp import EspConfig
 from streams.config.settings import KafkaConfig
@@ -68,6 +69,7 @@ def esp_routes(given: EspApi | None) -> web.RouteTableDef:
         return given
 
     @routes.post("/unsubscribe/{ref}")
+    @access(PUBLIC)  # the signed reference is the credential
     async def one_click(request: web.Request) -> web.Response:
         esp = available()
         form: dict[str, str] = {}
@@ -80,11 +82,13 @@ def esp_routes(given: EspApi | None) -> web.RouteTableDef:
         return web.json_response(answer.doc, status=answer.status, headers=answer.headers)
 
     @routes.get("/unsubscribe/{ref}")
+    @access(PUBLIC)
     async def one_click_page(request: web.Request) -> web.Response:
         return web.Response(text=confirmation_page(), content_type="text/html",
                             headers={"Cache-Control": "no-store"})
 
     @routes.get("/esp/unmapped")
+    @access("operator")
     async def unmapped(request: web.Request) -> web.Response:
         esp = available()
         unknown = sorted(set(request.query) - {"type", "limit"})
@@ -101,6 +105,7 @@ def esp_routes(given: EspApi | None) -> web.RouteTableDef:
         return web.json_response({"unmapped": found})
 
     @routes.post("/esp/headers")
+    @access("operator")
     async def headers(request: web.Request) -> web.Response:
         esp = available()
         try:

@@ -21,7 +21,8 @@ __all__ = ["CREATE_FIELDS", "SIGNATURES", "parse_signature", "InputError", "PATC
 
 #: what a client may set on a loop; the model (schemas.loop.Loop) checks the values
 LOOP_FIELDS = frozenset({"url", "events", "database", "collection", "fields", "encoding",
-                         "batch", "rate_per_s", "max_in_flight", "timeout_s"})
+                         "batch", "rate_per_s", "max_in_flight", "timeout_s", "delivery",
+                         "summary_every"})
 CREATE_FIELDS = LOOP_FIELDS | {"secret", "signature"}
 #: Standard Webhooks signature versions a loop may sign with
 SIGNATURES = ("v1", "v1a")

@@ -46,10 +46,10 @@ def topics_list() -> None:
                    f"cleanup={spec.configs['cleanup.policy']}")
 
 
-def _load_command(what: str, topic: Callable[[Any], str], parser: str,
+def _load_command(what: str, topic: Callable[[Any], str], parser: str, limit: str,
                   help: str) -> click.Command:
-    """``load PATH``: validate each JSON line with ``schemas.validation.<parser>`` and write it
-    to ``topic(Topics)``, keyed by its id."""
+    """``load PATH``: validate each JSON line with ``schemas.validation.<parser>`` (refusing
+    lines over ``limits.<limit>``) and write it to ``topic(Topics)``, keyed by its id."""
 
     @click.command(name="load", help=help)
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
@@ -57,12 +57,15 @@ def _load_command(what: str, topic: Callable[[Any], str], parser: str,
     def load(path: str, quiet: bool) -> None:
         import schemas.validation  # compiles the JSON schemas: only when loading
 
+        from streams.kafka.limits import sized
         from streams.kafka.topics import Topics
         from streams.ops.loader import load_jsonl
 
         config = connected_config()
-        report = load_jsonl(config.kafka, topic(Topics.for_config(config)), path,
-                            getattr(schemas.validation, parser), not quiet)
+        parse = sized(getattr(schemas.validation, parser), getattr(config.limits, limit),
+                      "the line", f"limits.{limit}")
+        report = load_jsonl(config.kafka, topic(Topics.for_config(config)), path, parse,
+                            not quiet)
         click.echo(f"loaded {report.loaded} {what}; rejected {report.rejected} lines")
         for error in report.errors:
             click.echo(f"  {error}", err=True)
@@ -78,7 +81,7 @@ def profiles_group() -> None:
 
 
 profiles_group.add_command(_load_command(
-    "profiles", lambda t: t.ref_profiles, "parse_profile",
+    "profiles", lambda t: t.ref_profiles, "parse_profile", "profile_bytes",
     "Load profile snapshots (JSON lines, schemas/profile.json) into fl.ref.profiles."))
 
 
@@ -88,7 +91,7 @@ def tags_group() -> None:
 
 
 tags_group.add_command(_load_command(
-    "mailings", lambda t: t.ref_tags, "parse_tags",
+    "mailings", lambda t: t.ref_tags, "parse_tags", "tags_bytes",
     "Load mailing tags (JSON lines, schemas/tags.json) into fl.ref.tags."))
 
 
@@ -106,7 +109,7 @@ def esp_load(paths: tuple[str, ...]) -> None:
 
     config = connected_config()
     report = publish_reports(config.kafka, Topics.for_config(config).esp_reports,
-                             list(paths), config.esp.max_report_bytes)
+                             list(paths), config.limits.esp_report_bytes)
     click.echo(f"sent {report.sent} reports; refused {report.refused} messages")
     for error in report.errors:
         click.echo(f"  {error}", err=True)

@@ -44,6 +44,8 @@ COMMANDS = (
               "List records the worker refused (fl.invalid) and replay them."),
         Entry("esp", "streams.cli.data:esp_group",
               "ESP reports (complaints, bounces): load, list unmapped; mail headers."),
+        Entry("stats", "streams.cli.stats:stats_command",
+              "Windowed counts per loop, database, event type; load warnings."),
     )),
     Section("Analyse", (
         Entry("replay", "streams.cli.replays:replay_group",
@@ -62,6 +64,8 @@ COMMANDS = (
     Section("Configure", (
         Entry("config", "streams.cli.main:show_config",
               "Print the validated configuration (secrets masked)."),
+        Entry("accounts", "streams.cli.stats:accounts_group",
+              "API accounts: a new token and its configuration line."),
     )),
     Section(None, (
         Entry("faust", "streams.cli.run:faust", "Faust's own command line for this app."),

@@ -193,9 +193,6 @@ class EspConfig:
     unsubscribe: UnsubscribeConfig = field(default_factory=UnsubscribeConfig)
     #: the sender id, last field of the Feedback-ID header (Gmail); ``None``: no header
     feedback_id_sender: str | None = None
-    #: larger reports are refused (CLI/API) or sent to fl.invalid; at most Kafka's default
-    #: record size limit (1 MiB) minus headroom
-    max_report_bytes: int = 1_000_000
 
     def check(self) -> None:
         if self.ref_secret is not None and len(self.ref_secret.reveal()) < 16:
@@ -218,9 +215,6 @@ class EspConfig:
         if len(mapping) > 1 and any(not db.bounce_envelopes for db in mapping):
             raise ConfigError("databases: several map bounces by recipient; each needs "
                               "bounce_envelopes to say which bounces are its")
-        if not 1024 <= self.max_report_bytes <= 1_000_000:
-            raise ConfigError(f"max_report_bytes: must be 1024..1000000, got "
-                              f"{self.max_report_bytes}")
 
     def _database(self, database: str) -> EspDatabase | None:
         return next((db for db in self.databases if db.database == database), None)

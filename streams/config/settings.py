@@ -14,12 +14,13 @@ from schemas.errors import InvalidRecord
 from schemas.loop import DEFAULTS, Loop
 
 from streams.config.esp import EspConfig, EspDatabase
+from streams.config.limits import LimitsConfig
 from streams.config.secret import Secret
 from streams.errors import ConfigError
 
 __all__ = [
-    "ApiConfig", "BatchDecl", "Config", "EspConfig", "EspDatabase", "KafkaConfig", "LoopDecl",
-    "ReplayConfig", "Secret", "SecurityConfig",
+    "AccountDecl", "ApiConfig", "BatchDecl", "Config", "EspConfig", "EspDatabase", "KafkaConfig",
+    "LimitsConfig", "LoopDecl", "ReplayConfig", "Secret", "SecurityConfig", "StatsConfig", "TokenDecl",
     "SenderConfig", "WorkerConfig",
 ]
 
@@ -110,13 +111,54 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class TokenDecl:
+    """One token of a YAML-declared account: its id, role and SHA-256 (never the token)."""
+
+    id: str
+    role: Literal["viewer", "editor", "operator"]
+    sha256: str
+    label: str | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True)
+class AccountDecl:
+    """An account declared in the YAML file (read-only over the API); see
+    :mod:`streams.api.accounts` for scopes and roles."""
+
+    id: str
+    #: whole databases of this account; ``["*"]``: every database
+    databases: tuple[str, ...] = ()
+    #: database -> the only collections of it this account owns
+    collections: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tokens: tuple[TokenDecl, ...] = ()
+
+    def as_doc(self) -> dict[str, Any]:
+        return {"id": self.id, "databases": list(self.databases),
+                "collections": {db: list(c) for db, c in self.collections.items()},
+                "tokens": [{k: v for k, v in vars(t).items() if v is not None}
+                           for t in self.tokens]}
+
+    def check(self) -> None:
+        from streams.api.accounts import Account, AccountError
+
+        try:
+            Account.from_doc(self.as_doc(), "config")
+        except AccountError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+@dataclass(frozen=True)
 class ApiConfig:
-    """The control API (served by the worker)."""
+    """The control API and the dashboard (served by the worker)."""
 
     bind: str = "127.0.0.1"
     port: int = 6066
-    #: bearer tokens accepted on every route but /healthz, /readyz, /metrics.
+    #: operator tokens (every database, every route) of the built-in account "operators":
+    #: the single-token configuration of earlier versions, kept working.
     tokens: tuple[Secret, ...] = ()
+    #: accounts with scoped, hashed tokens (more are managed over the API, in fl.accounts)
+    accounts: tuple[AccountDecl, ...] = ()
 
     def check(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -124,6 +166,12 @@ class ApiConfig:
         for token in self.tokens:
             if len(token.reveal()) < 16:
                 raise ConfigError("tokens: every token needs at least 16 characters")
+        seen: set[str] = set()
+        for i, account in enumerate(self.accounts):
+            if account.id in seen or account.id == "operators" and self.tokens:
+                raise ConfigError(f"accounts[{i}].id: {account.id!r} is declared twice "
+                                  "('operators' holds api.tokens)")
+            seen.add(account.id)
 
 
 @dataclass(frozen=True)
@@ -263,6 +311,8 @@ class LoopDecl:
     rate_per_s: float | None = None
     max_in_flight: int | None = None
     timeout_s: float | None = None
+    delivery: Literal["events", "summary"] | None = None
+    summary_every: Literal["1m", "1h", "1d"] | None = None
     secret: Secret | None = None
     trusted: bool = False
 
@@ -271,7 +321,8 @@ class LoopDecl:
         doc: dict[str, Any] = {"id": self.id, "url": self.url, "events": list(self.events),
                                "database": self.database, "collection": self.collection,
                                "fields": None if self.fields is None else list(self.fields)}
-        for key in ("encoding", "rate_per_s", "max_in_flight", "timeout_s"):
+        for key in ("encoding", "rate_per_s", "max_in_flight", "timeout_s", "delivery",
+                    "summary_every"):
             if getattr(self, key) is not None:
                 doc[key] = getattr(self, key)
         if self.batch is not None:
@@ -299,6 +350,25 @@ _PLACEHOLDER_SECRET = "whsec_" + "A" * 32
 
 
 @dataclass(frozen=True)
+class StatsConfig:
+    """Statistics (streams/stats): an aggregator in every worker, counting from the topics
+    the pipeline writes into ``fl.stats``."""
+
+    enabled: bool = True
+    #: how often counted deltas and input offsets are committed (one Kafka transaction)
+    flush_s: float = 2.0
+    #: a summary call (``delivery: summary``) is written this long after its window ended,
+    #: so the window's late records (delivery lag, flush interval) are counted in it
+    summary_delay_s: float = 30.0
+
+    def check(self) -> None:
+        if not 0.2 <= self.flush_s <= 60:
+            raise ConfigError(f"flush_s: must be 0.2..60, got {self.flush_s:g}")
+        if not 0 <= self.summary_delay_s <= 3600:
+            raise ConfigError(f"summary_delay_s: must be 0..3600, got {self.summary_delay_s:g}")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a process needs, validated once at start-up."""
 
@@ -309,6 +379,8 @@ class Config:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     esp: EspConfig = field(default_factory=EspConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
     loops: tuple[LoopDecl, ...] = ()
 
     def check(self) -> None:

@@ -20,7 +20,7 @@ from confluent_kafka import Message
 from prometheus_client.metrics import Counter, Histogram
 
 from schemas.loop import Loop
-from senders.batching import Batcher
+from senders.batching import Batcher, item_bytes
 from senders.engine import Outcome
 from senders.lanes import Job, Lanes
 
@@ -77,7 +77,7 @@ class Intake:
         self.output = output
         self.disabler = disabler
         self.max_active = max_active
-        self.batcher: Batcher[Entry] = Batcher()
+        self.batcher: Batcher[Entry] = Batcher(max_body_bytes=config.limits.batch_body_bytes)
         #: deliveries started and not yet decided (queued, in flight, or in an open batch)
         self.active = 0
         self._active_by_loop: dict[str, int] = {}
@@ -154,7 +154,8 @@ class Intake:
             # a batch carries one replay's deliveries (its call carries that replay's id)
             key = loop_id if replay_id is None else f"{loop_id}|{replay_id}"
             full = self.batcher.add(key, entry, settings.batch_max_events,
-                                    settings.batch_max_wait_ms)
+                                    settings.batch_max_wait_ms,
+                                    item_bytes(delivery["payload"], delivery["delivery_id"]))
             if full is not None:
                 self._start_batch(key, full)
             return

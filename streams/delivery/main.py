@@ -7,7 +7,7 @@ import signal
 from typing import Any, Callable
 
 from schemas.loop import Loop
-from senders.client import HttpClient
+from senders.client import SNIPPET_BYTES, HttpClient
 from senders.curl import CurlClient
 from senders.engine import Dispatcher
 from senders.ssrf import SsrfPolicy
@@ -17,34 +17,46 @@ from streams.config.logs import setup as setup_logging
 from streams.kafka.loopstore import LoopStore, parse_loop
 from streams.metrics import PipelineMetrics
 from streams.kafka.output import Output
+from streams.kafka.parking import Parking
 from streams.kafka.registry import CompactedView
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
 from streams.delivery.service import SenderService, retry_schedule
 
-__all__ = ["run_sender", "start_service"]
+__all__ = ["delivery_client", "run_sender", "start_service"]
 
 log = logging.getLogger(__name__)
+
+
+def delivery_client(config: Config) -> CurlClient | HttpClient:
+    """The sender's HTTP client (``sender.http_client``): the SSRF policy, the process's
+    in-flight cap, and at most ``limits.response_bytes`` of each answer read (the first KiB
+    kept, the rest drained)."""
+    policy = SsrfPolicy(config.security.allow_networks)
+    limit = config.sender.process_max_in_flight
+    drain = config.limits.response_bytes - SNIPPET_BYTES
+    if config.sender.http_client == "curl":
+        return CurlClient(policy, limit=limit, drain_max_bytes=drain)
+    return HttpClient(policy, limit=limit, drain_max_bytes=drain)
 
 
 async def start_service(config: Config, topics: Topics, loops: CompactedView[Loop],
                         lane: str = "live", replays: Any = None,
                         hold: Callable[[], bool] | None = None
-                        ) -> tuple[SenderService, HttpClient, Output]:
+                        ) -> tuple[SenderService, CurlClient | HttpClient, Output]:
     """A sender service of ``lane`` with its HTTP client and producer started (the caller
     closes both after ``run``); shared by the sender and the replayer."""
-    output = Output(config.kafka)
+    metrics = PipelineMetrics.shared()
+    output = Output(config.kafka, Parking.counted(topics.invalid, config.limits.record_bytes,
+                                                  metrics))
     output.start()
-    policy = SsrfPolicy(config.security.allow_networks)
-    limit = config.sender.process_max_in_flight
-    client = (CurlClient(policy, limit=limit) if config.sender.http_client == "curl"
-              else HttpClient(policy, limit=limit))
+    client = delivery_client(config)
     await client.start()
     s = config.sender
     dispatcher = Dispatcher(client, schedule=retry_schedule(config),
                             failure_threshold=s.breaker_failures, open_s=s.breaker_open_s,
                             max_open_s=max(600.0, s.breaker_open_s))
-    service = SenderService(config, topics, PipelineMetrics.shared(), dispatcher, loops,
+    service = SenderService(config, topics, metrics, dispatcher, loops,
                             LoopStore(config.kafka, topics.loops, loops), output, lane=lane,
                             replays=replays, hold=hold)
     return service, client, output

@@ -101,6 +101,7 @@ class OutcomeRouter:
 
     def _attempt_log(self, delivery: Delivery, attempt: Attempt, outcome: Outcome) -> OutRecord:
         snippet = outcome.response_snippet
+        payload = delivery.get("payload") or {}
         doc: dict[str, Any] = {
             "loop_id": delivery["loop_id"], "delivery_id": delivery["delivery_id"],
             "event_id": delivery["event_id"], "event_type": delivery.get("event_type"),
@@ -108,5 +109,8 @@ class OutcomeRouter:
             "status": outcome.status, "latency_ms": attempt["latency_ms"],
             "error_class": outcome.error_class, "reason": outcome.reason,
             "response": snippet[:SNIPPET_BYTES].decode("utf-8", "replace") if snippet else "",
+            # for the statistics (streams/stats): where the event came from, and when
+            "database": payload.get("database"), "collection": payload.get("collection"),
+            "source_ts_ms": delivery.get("source_ts_ms"),
         }
         return OutRecord(self.topics.attempts, delivery["loop_id"].encode(), orjson.dumps(doc))

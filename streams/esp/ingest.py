@@ -50,7 +50,7 @@ def check_report(raw: bytes, max_bytes: int) -> str | None:
     if not raw.strip():
         return "the message is empty"
     if len(raw) > max_bytes:
-        return f"the message has {len(raw)} bytes; at most {max_bytes} (esp.max_report_bytes)"
+        return f"the message has {len(raw)} bytes; at most {max_bytes} (limits.esp_report_bytes)"
     first_line = raw.lstrip()[:2048].splitlines()[0]
     if not _FIELD.match(first_line) and not first_line.startswith(b"From ") and not (
             _is_json(raw)):

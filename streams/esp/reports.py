@@ -36,6 +36,7 @@ from enrichers.esp import (Bounce, Complaint, EspReportError, ParsedReport, Prof
                            parse_report, resolve_ref)
 from schemas.validation import InvalidRecord, validate_raw_event
 from streams.config.esp import EspConfig
+from streams.config.limits import LimitsConfig
 from streams.esp.events import (bounce_event, complaint_event, profile_action,
                                 unsubscribe_event)
 from streams.esp.parked import finding_summary, park
@@ -100,8 +101,10 @@ class Unusable(StreamsError):
 class EspReports:
     """``handle()`` has the enrich agent's signature, so the same Faust loop feeds both."""
 
-    def __init__(self, config: EspConfig, topics: Topics, metrics: PipelineMetrics) -> None:
+    def __init__(self, config: EspConfig, topics: Topics, metrics: PipelineMetrics,
+                 max_report_bytes: int = LimitsConfig.esp_report_bytes) -> None:
         self.config = config
+        self.max_report_bytes = max_report_bytes
         self.topics = topics
         self.metrics = metrics
         self.writer = EventWriter(config, topics, metrics)
@@ -125,9 +128,12 @@ class EspReports:
             return [invalid("esp.ref_secret is not configured: reports cannot be mapped to "
                             "profiles")]
         raw = value or b""
+        if len(raw) > self.max_report_bytes:
+            self.metrics.oversize.labels("esp_report").inc()
+            return [invalid(f"the report is {len(raw)} bytes, over the {self.max_report_bytes}"
+                            "-byte limit (limits.esp_report_bytes)")]
         try:
-            report = parse_report(raw, max_bytes=self.config.max_report_bytes,
-                                  rules=self.config.rules)
+            report = parse_report(raw, max_bytes=self.max_report_bytes, rules=self.config.rules)
         except EspReportError as exc:
             return [invalid(f"not a usable ESP report: {exc}")]
         except Exception as exc:  # a parser bug must not stop the stream nor lose the report

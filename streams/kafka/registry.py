@@ -19,9 +19,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from streams.kafka.clients import confluent_config
 from streams.config.settings import KafkaConfig
-from streams.errors import KafkaFailure, TopicMissing, ViewNotLoaded
+from streams.errors import InputError, KafkaFailure, TopicMissing, ViewNotLoaded
 
-__all__ = ["CompactedView", "StaticView"]
+__all__ = ["CompactedView", "StaticView", "again_on_error"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,24 @@ log = logging.getLogger(__name__)
 MISSING_GRACE_S = 5.0
 
 V = TypeVar("V")
+
+
+def again_on_error(stop: threading.Event, work: Callable[[], None], what: str,
+                   first_s: float = 0.5, most_s: float = 10.0,
+                   on_error: Callable[[Exception], None] | None = None) -> None:
+    """Run ``work`` until it returns or ``stop`` is set; after an error (e.g. "not leader"
+    right after a topic was created) log it and run it again, backing off up to ``most_s``."""
+    backoff_s = first_s
+    while not stop.is_set():
+        try:
+            work()
+            return
+        except Exception as exc:
+            if on_error is not None:
+                on_error(exc)
+            log.warning("%s: %s; starting again in %.1fs", what, exc, backoff_s)
+            stop.wait(backoff_s)
+            backoff_s = min(backoff_s * 2, most_s)
 
 
 class CompactedView(Generic[V]):
@@ -118,16 +136,10 @@ class CompactedView(Generic[V]):
     # -- the follower thread ---------------------------------------------------------------
     def _run(self) -> None:
         """Follow the topic; on any error start a new consumer from where it stopped."""
-        backoff_s = 0.5
-        while not self._stop.is_set():
-            try:
-                self._follow()
-                return
-            except Exception as exc:  # e.g. "not leader" right after the topic was created
-                self._problem = str(exc)
-                log.warning("view %s: %s; following again in %.1fs", self.topic, exc, backoff_s)
-                self._stop.wait(backoff_s)
-                backoff_s = min(backoff_s * 2, 10.0)
+        again_on_error(self._stop, self._follow, f"view {self.topic}", on_error=self._note)
+
+    def _note(self, exc: Exception) -> None:
+        self._problem = str(exc)
 
     def _follow(self) -> None:
         consumer = Consumer(confluent_config(self._kafka, **{
@@ -189,7 +201,7 @@ class CompactedView(Generic[V]):
         if not skip and value is not None:
             try:
                 parsed = self._parse(value)
-            except ValueError as exc:
+            except (ValueError, InputError) as exc:  # InvalidRecord, AccountInvalid
                 self.rejected += 1
                 skip = True
                 log.warning("view %s: skipped record at partition %d offset %d: %s",

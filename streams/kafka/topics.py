@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.config.settings import Config, KafkaConfig
+from streams.config.settings import Config, KafkaConfig, LimitsConfig
 
 __all__ = ["RAW_TOPICS", "TopicSpec", "Topics"]
 
@@ -43,9 +43,13 @@ class Topics:
     """Topic names and specs for one configuration."""
 
     def __init__(self, kafka: KafkaConfig, retry_tiers: tuple[str, ...] = (),
-                 app_id: str = "feedbackloops") -> None:
+                 app_id: str = "feedbackloops",
+                 max_message_bytes: int = LimitsConfig().topic_max_message_bytes) -> None:
         self._kafka = kafka
         self._retry_tiers = retry_tiers
+        #: every topic's max.message.bytes: what our producers may send (limits.record_bytes)
+        #: plus Kafka's margin, set explicitly so a broker default cannot disagree
+        self.max_message_bytes = max_message_bytes
         p = kafka.topic_prefix
         self.raw = {etype: p + name for etype, name in RAW_TOPICS.items()}
         self.esp_reports = p + "fl.esp.reports"
@@ -53,6 +57,8 @@ class Topics:
         self.ref_profiles = p + "fl.ref.profiles"
         self.ref_tags = p + "fl.ref.tags"
         self.loops = p + "fl.loops"
+        self.accounts = p + "fl.accounts"
+        self.stats = p + "fl.stats"
         self.invalid = p + "fl.invalid"
         self.deliveries = p + "fl.deliveries"
         #: the replay lane: deliveries of replays, sent by the replayer (streams/replay/)
@@ -75,16 +81,18 @@ class Topics:
         from senders.retry import tier_name
 
         tiers = tuple(dict.fromkeys(tier_name(d) for d in config.sender.retry_schedule_s))
-        return cls(config.kafka, tiers, config.worker.app_id)
+        return cls(config.kafka, tiers, config.worker.app_id,
+                   config.limits.topic_max_message_bytes)
 
     def specs(self) -> list[TopicSpec]:
         """All topics with partitions and cleanup policy, in a stable order."""
         k = self._kafka
         n = k.partitions
         raw_retention = str(int(k.raw_retention_hours * HOUR_MS))
-        delete = {"cleanup.policy": "delete"}
+        size = {"max.message.bytes": str(self.max_message_bytes)}
+        delete = {"cleanup.policy": "delete", **size}
         compact = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
-                   "segment.ms": str(HOUR_MS)}
+                   "segment.ms": str(HOUR_MS), **size}
         specs = [TopicSpec(name, n, {**delete, "retention.ms": raw_retention})
                  for name in self.raw.values()]
         specs += [
@@ -96,6 +104,10 @@ class Topics:
             TopicSpec(self.soft_bounces_changelog, n, compact),
             # Loops are few; one partition keeps the registry's read-your-writes simple.
             TopicSpec(self.loops, 1, compact),
+            # API accounts and their token hashes: few, followed by every worker like loops
+            TopicSpec(self.accounts, 1, compact),
+            # statistics deltas (streams/stats): read from 32 days back by every API process
+            TopicSpec(self.stats, 1, {**delete, "retention.ms": str(32 * DAY_MS)}),
             TopicSpec(self.invalid, n, {**delete, "retention.ms": str(14 * DAY_MS)}),
             TopicSpec(self.deliveries, n, {**delete, "retention.ms": str(7 * DAY_MS)}),
             TopicSpec(self.replay_deliveries, n,

@@ -7,6 +7,10 @@ topic, byte for byte, with an ``fl-replay`` header naming where they were parked
 fix that makes them acceptable: a release that accepts what the schema refused, a bug fixed
 (reason ``internal error ...``), an ESP report whose reference secret was configured late.
 
+A record parked as a truncated copy (it was over ``limits.record_bytes``: headers
+``fl-truncated`` and ``fl-original-value-bytes``) is replayed from its original, read back from
+the source topic at its offset; once retention has removed it, it counts as skipped.
+
 A replayed record keeps its key, so it lands on the partition it came from, next to its
 profile. It is processed *now*: a replayed profile edit is applied after newer edits of that
 profile, so filter by topic when that matters. Records stay in ``fl.invalid`` (an append-only
@@ -18,9 +22,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from streams.kafka.clients import producer_config, read_window
+from streams.kafka.clients import confluent_config, producer_config, read_window
+from streams.kafka.limits import ORIGINAL_VALUE_BYTES, TRUNCATED
 from streams.kafka.records import now_ms
 from streams.config.settings import KafkaConfig
 from streams.kafka.topics import Topics
@@ -30,6 +35,8 @@ __all__ = ["ReplayReport", "describe", "recent", "replay", "replayable_topics"]
 
 #: characters of the original value shown when listing
 SHOWN_VALUE_CHARS = 2048
+#: the largest original a replay writes back (librdkafka's own limit per record)
+ORIGINALS_MAX_BYTES = 100 * 2**20
 
 
 @dataclass
@@ -39,8 +46,11 @@ class ReplayReport:
     scanned: int = 0
     matched: int = 0
     written: int = 0
-    #: matched records whose source is not a topic the worker reads (not written)
+    #: matched records whose source is not a topic the worker reads, or truncated copies
+    #: whose original is no longer in the source topic (not written)
     skipped: int = 0
+    #: truncated copies replayed from their original in the source topic
+    from_source: int = 0
     topics: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,6 +83,7 @@ def describe(msg: Message) -> dict[str, Any]:
         "key": key.decode("utf-8", "replace") if key is not None else None,
         "value": text[:SHOWN_VALUE_CHARS] if text is not None else None,
         "value_bytes": len(value) if value is not None else 0,
+        "original_bytes": number(ORIGINAL_VALUE_BYTES) if TRUNCATED in headers else None,
         "replayed_from": headers.get("fl-replay"),
         "at": {"partition": msg.partition(), "offset": msg.offset()},
     }
@@ -104,23 +115,70 @@ def replay(kafka: KafkaConfig, topics: Topics, topic: str | None = None,
     report = ReplayReport()
     until_ms = until_ms if until_ms is not None else now_ms()
     allowed = replayable_topics(topics)
-    producer = None if dry_run else Producer(producer_config(kafka, **{"linger.ms": 20}))
-    for msg in read_window(kafka, topics.invalid, since_ms, timeout_s=timeout_s):
-        report.scanned += 1
-        doc = describe(msg)
-        if doc["invalid_ms"] >= until_ms or not _matches(doc, topic, reason):
-            continue
-        report.matched += 1
-        source = doc["source"]["topic"]
-        if source not in allowed:
-            report.skipped += 1
-            continue
-        report.topics[source] = report.topics.get(source, 0) + 1
-        if producer is not None:
-            where = f"{topics.invalid}/{msg.partition()}/{msg.offset()}"
-            producer.produce(source, msg.value(), msg.key(), headers=[("fl-replay", where)])
-            producer.poll(0)
-            report.written += 1
+    # an original read back may be larger than our own record limit: the platform put it in
+    # compressed, and so does the replay (the broker checks the compressed batch)
+    producer = None if dry_run else Producer(producer_config(kafka, **{
+        "linger.ms": 20, "compression.type": "lz4", "message.max.bytes": ORIGINALS_MAX_BYTES}))
+    originals = _Originals(kafka)
+    try:
+        for msg in read_window(kafka, topics.invalid, since_ms, timeout_s=timeout_s):
+            report.scanned += 1
+            doc = describe(msg)
+            if doc["invalid_ms"] >= until_ms or not _matches(doc, topic, reason):
+                continue
+            report.matched += 1
+            source = doc["source"]["topic"]
+            key, value = msg.key(), msg.value()
+            if source in allowed and doc["original_bytes"] is not None:
+                original = originals.read(source, doc["source"]["partition"],
+                                          doc["source"]["offset"])
+                if original is None:
+                    source = None  # retention removed it: skipped below
+                else:
+                    key, value = original.key(), original.value()
+                    report.from_source += 1
+            if source not in allowed:
+                report.skipped += 1
+                continue
+            report.topics[source] = report.topics.get(source, 0) + 1
+            if producer is not None:
+                where = f"{topics.invalid}/{msg.partition()}/{msg.offset()}"
+                producer.produce(source, value, key, headers=[("fl-replay", where)])
+                producer.poll(0)
+                report.written += 1
+    finally:
+        originals.close()
     if producer is not None and producer.flush(timeout_s):
         raise NotAcknowledged("not every replayed record was acknowledged by Kafka")
     return report
+
+
+class _Originals:
+    """Reads single records back from their source topic (for truncated copies)."""
+
+    def __init__(self, kafka: KafkaConfig, timeout_s: float = 10.0) -> None:
+        self._kafka = kafka
+        self._timeout_s = timeout_s
+        self._consumer: Consumer | None = None
+
+    def read(self, topic: str, partition: int | None, offset: int | None) -> Message | None:
+        """The record at ``topic``/``partition``/``offset``, or None when it is gone."""
+        if partition is None or offset is None:
+            return None
+        if self._consumer is None:
+            self._consumer = Consumer(confluent_config(self._kafka, **{
+                "group.id": "fl-invalid-originals", "enable.auto.commit": False,
+                "auto.offset.reset": "error"}))
+        low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                         timeout=self._timeout_s)
+        if not low <= offset < high:
+            return None
+        self._consumer.assign([TopicPartition(topic, partition, offset)])
+        msg = self._consumer.poll(self._timeout_s)
+        if msg is None or msg.error() is not None or msg.offset() != offset:
+            return None
+        return msg
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()

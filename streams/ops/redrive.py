@@ -9,7 +9,7 @@ append-only log); re-driving the same window twice sends twice. Use ``dry_run`` 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from confluent_kafka import Producer
@@ -38,15 +38,16 @@ class RedriveReport:
 
 def redrive(kafka: KafkaConfig, topics: Topics, loop_id: str | None = None,
             since_ms: int | None = None, until_ms: int | None = None, dry_run: bool = False,
-            timeout_s: float = 60.0) -> RedriveReport:
-    """Re-drive dead letters of ``loop_id`` (None: every loop) that died in [since, until)."""
+            timeout_s: float = 60.0, allowed: Callable[[str], bool] | None = None) -> RedriveReport:
+    """Re-drive dead letters of ``loop_id`` (None: every loop; with ``allowed``, every loop
+    id it accepts) that died in [since, until)."""
     report = RedriveReport()
     until_ms = until_ms if until_ms is not None else now_ms()
     producer = None if dry_run else Producer(producer_config(kafka, **{"linger.ms": 20}))
     for msg in read_window(kafka, topics.dead, since_ms, timeout_s=timeout_s):
         report.scanned += 1
         fresh = _fresh(msg.value(), loop_id, since_ms, until_ms)
-        if fresh is None:
+        if fresh is None or (allowed is not None and not allowed(fresh["loop_id"])):
             continue
         report.matched += 1
         report.loops[fresh["loop_id"]] = report.loops.get(fresh["loop_id"], 0) + 1

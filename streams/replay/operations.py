@@ -24,11 +24,14 @@ class Replays:
         self.book = book
         self.loop = loop
 
-    def start(self, body: Any) -> dict[str, Any]:
+    def start(self, body: Any,
+              find: Callable[[str], Loop | None] | None = None) -> dict[str, Any]:
         """Check ``body`` (see :mod:`streams.replay.requests`), write the request, return its
-        status. Raises InputError naming the field; nothing is written then."""
+        status. ``find`` looks the loop up instead of ``loop`` (an API caller's own loops).
+        Raises InputError naming the field; nothing is written then."""
         checked = parse_body(body)
-        request = plan(self.kafka, self.topics, self.loop(checked["loop_id"]), checked)
+        request = plan(self.kafka, self.topics, (find or self.loop)(checked["loop_id"]),
+                       checked)
         self.book.put(request["id"], "", request)
         return self.book.status(request["id"])
 

@@ -14,6 +14,8 @@ from streams.api.control import ControlPlane
 from streams.api.esp import EspApi
 from streams.esp.unsubscribe import OneClick
 from streams.api.routes import control_app
+from streams.api.replay_routes import replay_routes
+from streams.api.stats_routes import stats_routes
 from streams.api.server import HttpServer, serve_forever
 from streams.kafka.clients import faust_broker_settings
 from streams.esp.ingest import api_ingest
@@ -53,6 +55,8 @@ def build_app(config: Config) -> faust.App:
         web_port=config.api.port or 6066,
         autodiscover=False,
         producer_acks=-1,
+        # the profile table's changelog records: the same record limit as every producer
+        producer_max_request_size=config.limits.record_bytes,
         # a killed worker's partitions move after session_timeout_s, not Faust's 60 s
         broker_session_timeout=config.worker.session_timeout_s,
         broker_heartbeat_interval=config.worker.session_timeout_s / 5,
@@ -77,9 +81,14 @@ def build_app(config: Config) -> faust.App:
         book = ReplayBook(config.kafka, topics.replays)
         await asyncio.get_running_loop().run_in_executor(None, book.start)
         replays = Replays(config.kafka, topics, book, runtime.loops.get)
-        server = HttpServer(control_app(control, config.api.tokens, lambda: runtime.ready,
+        server = HttpServer(control_app(control, runtime.directory, lambda: runtime.ready,
                                         api_ingest(runtime.output, topics.esp_reports,
-                                                   config.esp.max_report_bytes), esp, replays),
+                                                   config.limits.esp_report_bytes), esp,
+                                        extra=(stats_routes(runtime.stats_view,
+                                                            runtime.loop_store.get,
+                                                            runtime.loop_store.all,
+                                                            config.sender.defer_after_s),
+                                               replay_routes(replays, runtime.loop_store.get))),
                             config.api.bind, config.api.port, "worker api")
 
         async def forever() -> None:

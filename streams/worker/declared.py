@@ -37,7 +37,8 @@ def definition_from_decl(decl: LoopDecl, existing: Loop | None) -> Loop:
     if existing is not None:
         doc = existing.to_doc()
         # a setting removed from the YAML goes back to its default
-        for key in ("encoding", "batch", "rate_per_s", "max_in_flight", "timeout_s"):
+        for key in ("encoding", "batch", "rate_per_s", "max_in_flight", "timeout_s", "delivery",
+                    "summary_every"):
             doc.pop(key, None)
     else:
         doc = {"created_at": now, "updated_at": now, "version": 0}

@@ -19,7 +19,7 @@ profile state instead of the table's state at the time: one definition of "enric
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, MutableMapping, Protocol
+from typing import Any, Callable, Mapping, MutableMapping, Protocol
 
 import orjson
 
@@ -29,11 +29,13 @@ from enrichers.routing import LoopIndex, delivery_id, route
 from schemas.loop import Loop
 from schemas.validation import InvalidRecord, parse_profile, parse_raw_event
 
+from streams.config.limits import LimitsConfig
 from streams.esp.softbounces import SoftBounces
 from streams.metrics import PipelineMetrics
 from streams.kafka.records import OutRecord, delivery_key, encode, invalid_headers, new_delivery
 from streams.kafka.registry import CompactedView
 from streams.kafka.topics import Topics
+from streams.worker.sizes import SizeChecks
 
 __all__ = ["Enricher", "RawEvents", "TagLookup", "enriched"]
 
@@ -51,9 +53,12 @@ class TagLookup(Protocol):
 class RawEvents:
     """Validation of raw records as the worker applies it, per raw topic of ``topics``."""
 
-    def __init__(self, topics: Topics) -> None:
+    def __init__(self, topics: Topics,
+                 check_size: Callable[[bytes], None] | None = None) -> None:
         self._expected_types = {topics.raw[t]: frozenset({t}) for t in topics.raw}
         self._expected_types[topics.raw["profile"]] = PROFILE_EDITS
+        #: the worker's size check (``limits.raw_event_bytes``, counted); None: the schema's
+        self._check_size = check_size
 
     def parse(self, topic: str, key: bytes | None, value: bytes | None) -> dict[str, Any]:
         """The validated event of one raw record; raises ``InvalidRecord`` (with the reason
@@ -61,7 +66,11 @@ class RawEvents:
         wrong raw topic, or a key other than the profile id (else recipient)."""
         if value is None:
             raise InvalidRecord("record has no value", None)
-        event = parse_raw_event(value)
+        if self._check_size is not None:
+            self._check_size(value)
+            event = parse_raw_event(value, max_bytes=len(value))
+        else:
+            event = parse_raw_event(value)
         etype = event["type"]
         expected = self._expected_types.get(topic)
         if expected is not None and etype not in expected:
@@ -89,13 +98,15 @@ class Enricher:
 
     def __init__(self, topics: Topics, loops: CompactedView[Loop],
                  tags: CompactedView[dict[str, Any]], metrics: PipelineMetrics,
-                 soft_bounces: SoftBounces | None = None) -> None:
+                 soft_bounces: SoftBounces | None = None,
+                 limits: LimitsConfig = LimitsConfig()) -> None:
         self.topics = topics
         self.soft_bounces = soft_bounces
         self.loops = loops
         self.tags = tags
         self.metrics = metrics
-        self.raw_events = RawEvents(topics)
+        self.sizes = SizeChecks(limits, metrics)
+        self.raw_events = RawEvents(topics, self.sizes.raw_event)
         self._index = LoopIndex([])
         self._index_version = -1
 
@@ -135,7 +146,8 @@ class Enricher:
             profiles.pop(key, None)
             self.metrics.profile_writes.labels("ref-tombstone").inc()
             return
-        snapshot = parse_profile(value)
+        self.sizes.snapshot(value)
+        snapshot = parse_profile(value, max_bytes=len(value))
         if snapshot["id"] != key.decode("utf-8", "replace"):
             raise InvalidRecord(f"field 'id': {snapshot['id']!r} differs from the record key "
                                 f"{key.decode('utf-8', 'replace')!r}", "id")
@@ -160,7 +172,9 @@ class Enricher:
                 if after is None:
                     profiles.pop(pkey, None)
                 else:
-                    profiles[pkey] = orjson.dumps(after)
+                    edited = orjson.dumps(after)
+                    self.sizes.edited_profile(edited, etype)
+                    profiles[pkey] = edited
                 self.metrics.profile_writes.labels("edit").inc()
             elif profile is None:
                 self.metrics.profile_missing.labels(etype).inc()
@@ -176,7 +190,8 @@ class Enricher:
         for loop, loop_payload in routes:
             delivery = new_delivery(delivery_id(event["id"], loop.id), loop.id, event,
                                     loop_payload, timestamp_ms)
-            out.append(OutRecord(self.topics.deliveries, delivery_key(delivery), encode(delivery)))
+            record = self.sizes.delivery(delivery, encode(delivery))
+            out.append(OutRecord(self.topics.deliveries, delivery_key(delivery), record))
         return out
 
     def _invalid(self, topic: str, partition: int, offset: int, key: bytes | None,

@@ -16,7 +16,9 @@ from senders.client import HttpClient
 from senders.ssrf import SsrfPolicy
 from streams.api.control import ControlPlane
 from streams.api.routes import control_app
-from streams.config.settings import KafkaConfig, Secret
+from streams.api.directory import Directory
+from streams.config.settings import ApiConfig, KafkaConfig, Secret
+from streams.kafka.registry import StaticView
 from streams.kafka.topics import Topics
 from tests.streams.api.test_doors import MemoryStore
 
@@ -43,7 +45,8 @@ class Api:
     async def _start(self) -> None:
         control = ControlPlane(MemoryStore(), HttpClient(SsrfPolicy()), KafkaConfig(),  # type: ignore[arg-type]
                                Topics(KafkaConfig()))
-        self.server = TestServer(control_app(control, (Secret(TOKEN),), lambda: True),
+        directory = Directory(ApiConfig(tokens=(Secret(TOKEN),)), StaticView(), None)
+        self.server = TestServer(control_app(control, directory, lambda: True),
                                  host="127.0.0.1", port=0)
         await self.server.start_server()
         self.session = ClientSession(headers={"Authorization": f"Bearer {TOKEN}"})

@@ -65,7 +65,8 @@ def env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def concrete(path: str) -> str:
-    return path.replace("{id}", "lp_doesnotmatter").replace("{ref}", "u1.e30.AAAA")
+    return re.sub(r"\{[a-z]+\}", "lp_doesnotmatter", path).replace("/unsubscribe/lp_doesnotmatter",
+                                                                 "/unsubscribe/u1.e30.AAAA")
 
 
 def test_every_route_refuses_a_missing_or_wrong_token(env: Env) -> None:
@@ -74,7 +75,7 @@ def test_every_route_refuses_a_missing_or_wrong_token(env: Env) -> None:
     for path, item in OPENAPI["paths"].items():
         for method in [m for m in item if m in ("get", "post", "patch", "delete")]:
             url = concrete(path)
-            if item[method].get("security") == []:  # documented as public
+            if item[method]["x-access"] == "public":
                 answer = env.api.call(method.upper(), url, token=None)
                 assert answer.status != 401, (method, path)
                 assert answer.status == 200 or path not in health
@@ -439,14 +440,27 @@ def test_delete(env: Env) -> None:
 
 def test_openapi_describes_every_route_and_every_answer(env: Env) -> None:
     """Runs last in this module: checks the answers the tests above collected."""
+    from streams.api.auth import policy_of
+    from streams.api.directory import Directory
     from streams.api.routes import control_app
+    from streams.api.server import health_app
+    from streams.api.stats_routes import stats_routes
+    from streams.config.settings import ApiConfig
+    from streams.kafka.registry import StaticView
 
-    app = control_app(None, (), lambda: True)  # type: ignore[arg-type]
-    served = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
+    app = control_app(None, Directory(ApiConfig(), StaticView(), None),  # type: ignore[arg-type]
+                      lambda: True, extra=(stats_routes(None, lambda i: None, list, 30.0),))
+    served = {(r.method.lower(), r.resource.canonical): r.handler for r in app.router.routes()
               if r.method != "HEAD" and r.resource is not None}
-    documented = {(m, p) for p, item in OPENAPI["paths"].items() for m in item
-                  if m in ("get", "post", "patch", "delete")}
-    assert served == documented
+    documented = {(m, p): item[m]["x-access"] for p, item in OPENAPI["paths"].items()
+                  for m in item if m in ("get", "post", "patch", "delete")}
+    assert set(served) == set(documented)
+    # every route declares its policy, and the document says the same (health: public)
+    health = {(r.method.lower(), r.resource.canonical) for r in health_app(lambda: True).router.routes()}
+    for key, handler in served.items():
+        policy = policy_of(handler)
+        declared = "public" if key in health else (policy.role if policy else None)
+        assert declared == documented[key], (key, declared, documented[key])
     components = {"components": OPENAPI["components"]}
     checked = 0
     for method, path, answer in env.answers:

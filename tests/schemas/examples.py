@@ -94,6 +94,7 @@ def loop_definition(**overrides: Any) -> dict[str, Any]:
         "encoding": "json", "fields": ["email", "firstname"],
         "batch": {"max_events": 100, "max_wait_ms": 1000},
         "rate_per_s": 20.0, "max_in_flight": 4, "timeout_s": 5.0,
+        "delivery": "events", "summary_every": "1h",
         "secrets": [{"secret": "whsec_ZXhhbXBsZS1zZWNyZXQtb25lLTMyLWJ5dGVzLWxvbmc=", "expires_at": None},
                     {"secret": "whsec_ZXhhbXBsZS1zZWNyZXQtdHdvLTMyLWJ5dGVzLWxvbmc=", "expires_at": 1795687200.0}],
         "status": "enabled", "disabled_reason": None,

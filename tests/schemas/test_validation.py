@@ -227,6 +227,7 @@ def test_validate_loop_fills_defaults_without_mutating() -> None:
     assert loop == {**minimal, "database": None, "collection": None, "encoding": "json",
                     "fields": None, "batch": {"max_events": 100, "max_wait_ms": 1000},
                     "rate_per_s": 50, "max_in_flight": 10, "timeout_s": 10,
+                    "delivery": "events", "summary_every": "1h",
                     "status": "enabled", "disabled_reason": None, "validation": None}
     standard_validator("loop.json").validate(loop)
 

@@ -40,10 +40,10 @@ def test_commands_are_grouped_by_what_a_user_does() -> None:
         title, _, body = block.partition(":\n")
         sections[title] = re.findall(r"^  ([\w-]+)  ", body, re.M)
     assert sections["Run"] == ["worker", "sender", "replayer", "demo"]
-    assert sections["Operate"] == ["loops", "dead-letters", "invalid", "esp"]
+    assert sections["Operate"] == ["loops", "dead-letters", "invalid", "esp", "stats"]
     assert sections["Analyse"] == ["replay", "export"]
     assert sections["Data"] == ["topics", "profiles", "tags"]
-    assert sections["Configure"] == ["config"]
+    assert sections["Configure"] == ["config", "accounts"]
 
 
 def test_no_faust_commands_or_boilerplate_in_our_help() -> None:

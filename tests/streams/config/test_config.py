@@ -104,6 +104,18 @@ def test_malformed_yaml_names_line(tmp_path: Path) -> None:
      "esp.databases[0].fields: only used with on_complaint: update"),
     ("esp:\n  ref_secret: short\n", "esp.ref_secret: needs at least 16 characters"),
     ("loops:\n  - {id: a, url: 'http://x', events: [open], colour: red}\n", "loops[0].colour: unknown key"),
+    ("limits:\n  record_bytes: 1000\n", "limits.record_bytes: must be 65536..104857600, got 1000"),
+    ("limits:\n  raw_event_bytes: 990000\n",
+     "limits.raw_event_bytes: must be 1024..983616 (record_bytes - 16384 for the key and headers)"),
+    ("limits:\n  profile_bytes: 2000000\n", "limits.profile_bytes: must be 1024..983616"),
+    ("limits:\n  record_bytes: 200000\n",
+     "limits.raw_event_bytes: must be 1024..183616"),
+    ("limits:\n  payload_bytes: 950000\n",
+     "limits.payload_bytes: must be 4096..934464 (record_bytes - 65536 for the delivery's ids"),
+    ("limits:\n  batch_body_bytes: 500000\n",
+     "limits.batch_body_bytes: must be at least payload_bytes + 1024 (901024)"),
+    ("limits:\n  response_bytes: 100\n", "limits.response_bytes: must be 2048..16777216"),
+    ("esp:\n  max_report_bytes: 1000\n", "esp.max_report_bytes: unknown key"),
 ])
 def test_bad_values_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -191,3 +203,18 @@ def test_the_delivery_client_is_libcurl_unless_told_otherwise() -> None:
     assert parse_config({"sender": {"http_client": "aiohttp"}}).sender.http_client == "aiohttp"
     with pytest.raises(ConfigError, match=r"sender.http_client: expected one of curl, aiohttp, got 'wget'"):
         parse_config({"sender": {"http_client": "wget"}})
+
+
+def test_limits_default_to_kafkas_defaults_and_move_together(tmp_path: Path) -> None:
+    from streams.kafka.topics import Topics
+
+    limits = load_config(None, environ={}).limits
+    assert limits.record_bytes == 1_000_000  # librdkafka's message.max.bytes default
+    assert limits.topic_max_message_bytes == 1_048_588  # the broker's and topics' default
+    assert limits.payload_bytes < limits.record_bytes <= limits.batch_body_bytes
+    # the topics we create accept what our producers may send, whatever the broker's default
+    config = load_config(None, environ={"FL_LIMITS_RECORD_BYTES": "5000000",
+                                        "FL_LIMITS_PAYLOAD_BYTES": "4000000",
+                                        "FL_LIMITS_BATCH_BODY_BYTES": "4001024"})
+    specs = Topics.for_config(config).specs()
+    assert {s.configs["max.message.bytes"] for s in specs} == {str(5_000_000 + 48_588)}

@@ -23,7 +23,7 @@ def test_messages_are_keyed_by_their_from_domain_and_junk_is_refused() -> None:
     assert problem is not None and "header block" in problem and "JSON" in problem
     assert check_report(b"  \n", 1_000_000) == "the message is empty"
     too_big = check_report(raw, 100)
-    assert too_big is not None and "esp.max_report_bytes" in too_big
+    assert too_big is not None and "limits.esp_report_bytes" in too_big
 
 
 def test_the_headers_command(tmp_path: Path) -> None:

@@ -309,3 +309,16 @@ def test_an_auto_reply_is_invalid_with_the_reason_never_a_bounce() -> None:
     [record] = handle(esp, corpus("negative/out-of-office-exchange.eml"))
     assert record.topic == topics.invalid
     assert b"auto-reply" in dict(record.headers or [])["fl-reason"]
+
+
+def test_a_report_over_its_limit_is_invalid_with_the_setting_named() -> None:
+    config = parse_config({"esp": {"ref_secret": SECRET}})
+    metrics = PipelineMetrics(CollectorRegistry())
+    esp = EspReports(config.esp, Topics.for_config(config), metrics, max_report_bytes=2048)
+    raw = arf(ref(), "anna@example.org", "m1@example.com") + b"\n" + b"x" * 3000
+    [record] = handle(esp, raw)
+    assert record.topic == Topics.for_config(config).invalid and record.value == raw
+    reason = dict(record.headers or [])["fl-reason"].decode()
+    assert reason == (f"the report is {len(raw)} bytes, over the 2048-byte limit "
+                      "(limits.esp_report_bytes)")
+    assert metrics.oversize.labels("esp_report")._value.get() == 1

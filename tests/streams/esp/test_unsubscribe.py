@@ -15,7 +15,10 @@ from prometheus_client import CollectorRegistry
 
 from enrichers.esp import ProfileRef, make_ref, make_unsubscribe_ref
 from schemas.validation import parse_raw_event
-from streams.api.auth import bearer_auth
+from streams.api.auth import authorize
+from streams.api.directory import Directory
+from streams.config.settings import ApiConfig
+from streams.kafka.registry import StaticView
 from streams.api.esp import EspApi, esp_routes
 from streams.config.loading import parse_config
 from streams.esp.unsubscribe import OneClick
@@ -50,7 +53,9 @@ async def server() -> AsyncIterator[tuple[str, MemoryOutput, Topics, OneClick]]:
     output = MemoryOutput()
     one_click = OneClick(config.esp, topics, PipelineMetrics(CollectorRegistry()),
                          output)  # type: ignore[arg-type]
-    app = web.Application(middlewares=[bearer_auth(())])
+    # no token is configured: only public routes answer
+    app = web.Application(middlewares=[authorize(Directory(ApiConfig(), StaticView(), None),
+                                                 lambda loop_id: None)])
     app.add_routes(esp_routes(EspApi(config.esp, config.kafka, topics, one_click)))
     runner = web.AppRunner(app)
     await runner.setup()

@@ -21,11 +21,12 @@ def test_every_design_topic_is_specified() -> None:
                      "fl.raw.complaints", "fl.esp.reports", "fl.ref.profiles", "fl.ref.tags",
                      "fl.loops", "fl.invalid", "fl.deliveries", "fl.deliveries.retry.5s",
                      "fl.deliveries.retry.5m", "fl.deliveries.dead", "fl.attempts",
-                     "fl.profile-actions", "fl.esp.unmapped", "fl.deliveries.replay",
-                     "fl.replays"]:
+                     "fl.profile-actions", "fl.esp.unmapped", "fl.accounts", "fl.stats",
+                     "fl.deliveries.replay", "fl.replays"]:
         assert "x." + expected in names
     compacted = {s.name for s in topics.specs() if s.compacted}
-    assert compacted == {"x.fl.ref.profiles", "x.fl.ref.tags", "x.fl.loops", "x.fl.replays",
+    assert compacted == {"x.fl.ref.profiles", "x.fl.ref.tags", "x.fl.loops", "x.fl.accounts",
+                         "x.fl.replays",
                          "x.feedbackloops-profiles-changelog",
                          "x.feedbackloops-soft-bounces-changelog"}
 
@@ -52,3 +53,7 @@ def test_create_twice_is_harmless(project_factory: Callable[..., Project]) -> No
     assert configs[project.topics.ref_profiles]["cleanup.policy"].value == "compact"
     assert configs[project.topics.raw["open"]]["cleanup.policy"].value == "delete"
     assert int(configs[project.topics.raw["open"]]["retention.ms"].value) >= 7 * 24 * 3600 * 1000
+    # what our producers may send (limits.record_bytes) fits, whatever the broker's default
+    for name in (project.topics.ref_profiles, project.topics.raw["open"]):
+        entry = configs[name]["max.message.bytes"]
+        assert entry.value == "1048588" and not entry.is_default  # set on the topic itself
