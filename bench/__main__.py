@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, help="latency scenario: events/s (default: half of "
                                               "single's rate in the same run, else 3000)")
     p.add_argument("--duration", type=float, help="latency scenario: seconds (default 30)")
+    p.add_argument("--replay-rate", type=float,
+                   help="replay scenario: the replay's --rate (default: none, as fast as the "
+                        "replay lane goes)")
     p.add_argument("--receiver", choices=("nginx", "aiohttp"),
                    help="force the receiver of every scenario")
     p.add_argument("--delay-ms", type=float, default=20.0, help="slow receiver delay (20)")
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             broker_pid=broker.pid, events=args.events, profiles=args.profiles,
             workers=args.workers, senders=args.senders, partitions=args.partitions,
             in_flight=args.in_flight, rate=args.rate, duration_s=args.duration,
+            replay_rate=args.replay_rate,
             receiver=args.receiver, delay_ms=args.delay_ms, batch_size=args.batch_size,
             batch_wait_ms=args.batch_wait_ms, hang_timeout_s=args.hang_timeout,
             join_lead_s=args.join_lead, profile=args.profile, profile_s=args.profile_s,

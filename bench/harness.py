@@ -43,6 +43,8 @@ class Options:
     in_flight: int | None = None
     rate: float | None = None
     duration_s: float | None = None
+    #: replay scenario: the replay's rate (None: unlimited)
+    replay_rate: float | None = None
     receiver: str | None = None
     delay_ms: float = 20.0
     batch_size: int = 100

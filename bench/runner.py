@@ -64,6 +64,9 @@ class Setup:
     store: str = "memory"
     sender: dict[str, Any] = field(default_factory=dict)
     before: Before | None = None
+    #: called after the reference data is loaded, before any process starts (replay: the
+    #: history the replay reads)
+    prepare: Before | None = None
     #: called right before the events are produced, the pipeline running (scale-out)
     during: Callable[[Pipeline, CpuSampler], None] | None = None
     after: After | None = None
@@ -110,6 +113,8 @@ def execute(opts: Options, s: Setup) -> ScenarioResult:
                 sampler.watch(f"py-spy:{rec.process}", rec.popen.pid)
 
         on_first: Callable[[], None] | None = None
+        if s.prepare is not None:
+            s.prepare(pipeline, result)
         if not cold:
             start_processes(pipeline, opts, sampler, workers=s.mode != "sender")
             if s.before is not None:

@@ -151,8 +151,8 @@ def batch(opts: Options) -> ScenarioResult:
     return result
 
 
-@scenario("latency", "p99 produce->receipt at half the maximum sustained rate")
-def latency(opts: Options) -> ScenarioResult:
+def latency_pace(opts: Options) -> tuple[float, str, float]:
+    """The latency scenario's rate (events/s), where it came from, and its duration (s)."""
     earlier = opts.earlier.get("single")
     if opts.rate is not None:
         rate, source = opts.rate, "--rate"
@@ -161,6 +161,12 @@ def latency(opts: Options) -> ScenarioResult:
     else:
         rate, source = 3000.0, "default 3000/s (run `single` first, or pass --rate)"
     duration_s = opts.duration_s if opts.duration_s is not None else (5.0 if opts.smoke else 30.0)
+    return rate, source, duration_s
+
+
+@scenario("latency", "p99 produce->receipt at half the maximum sustained rate")
+def latency(opts: Options) -> ScenarioResult:
+    rate, source, duration_s = latency_pace(opts)
     result = _one_loop(opts, "latency", int(rate * duration_s), ceilings=False, mode="paced",
                        rate_per_s=rate)
     result.extra.update(rate_per_s=round(rate, 1), rate_source=source, duration_s=duration_s)
@@ -316,3 +322,7 @@ def memory(opts: Options) -> ScenarioResult:
     result.targets.append(Target("worker peak RSS, profiles in RocksDB", 400, "<=", peak, " MiB",
                                  note))
     return result
+
+
+# the analysts' scenarios register themselves (they use the helpers above)
+from . import analysts as _analysts  # noqa: E402,F401

@@ -16,7 +16,8 @@ from schemas.loop import Loop
 
 from .fields import select_fields
 
-__all__ = ["DELIVERY_NAMESPACE", "LoopIndex", "delivery_id", "route"]
+__all__ = ["DELIVERY_NAMESPACE", "LoopIndex", "delivery_id", "in_scope", "replay_delivery_id",
+           "route"]
 
 DELIVERY_NAMESPACE: Final = uuid.UUID("d7889a6f-7d5f-4cf7-8ef0-d40c05d47586")
 """uuid5 namespace of delivery ids. Never change it: receivers de-duplicate by these ids."""
@@ -55,10 +56,25 @@ class LoopIndex:
                 if loop.collection is None or loop.collection == collection]
 
 
+def in_scope(loop: Loop, event_type: str, database: str | None, collection: str | None) -> bool:
+    """Whether an event of this type, database and collection is what ``loop`` asked for
+    (its ``events``, and ``database``/``collection`` each ``None`` = any), eligible or not:
+    :meth:`LoopIndex.matching` for one loop."""
+    return (event_type in loop.events and loop.database in (None, database)
+            and loop.collection in (None, collection))
+
+
 def delivery_id(event_id: str, loop_id: str) -> str:
     """The delivery id (``webhook-id``) of ``event_id`` to ``loop_id``: a uuid5 string, the same
     for the same pair on every worker, retry and replay."""
     return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{loop_id}\x00{event_id}"))
+
+
+def replay_delivery_id(event_id: str, loop_id: str, replay_id: str) -> str:
+    """A fresh delivery id for ``event_id`` to ``loop_id`` in replay ``replay_id`` (``--new-ids``):
+    different from :func:`delivery_id`, the same every time that replay sends it (a replay
+    resumed after a crash repeats its ids)."""
+    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{loop_id}\x00{event_id}\x00{replay_id}"))
 
 
 def route(event: Mapping[str, Any], payload: Mapping[str, Any],

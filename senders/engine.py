@@ -154,10 +154,11 @@ class Dispatcher:
     # -- delivery ---------------------------------------------------------------------------
     async def deliver(self, loop: Loop, webhook_id: str,
                       payloads: Sequence[Mapping[str, Any]], attempt: int, *,
-                      age_s: float = 0.0) -> Outcome:
+                      age_s: float = 0.0, headers: Mapping[str, str] | None = None) -> Outcome:
         """One attempt (``attempt``: 1 for the first) to POST ``payloads`` to ``loop``, after
         waiting (FIFO) for one of the loop's in-flight slots. ``age_s`` is the time since the
-        first attempt, for the schedule's ``max_age_s``."""
+        first attempt, for the schedule's ``max_age_s``; ``headers`` are sent besides the
+        signed ones (a replay's ``webhook-replay``)."""
         state = self._state(loop)
         if not state.breaker.allow_peek():
             return self._circuit_open(state, attempt, age_s)
@@ -167,13 +168,14 @@ class Dispatcher:
         finally:
             state.waiting -= 1
         try:
-            return await self.attempt(loop, webhook_id, payloads, attempt, age_s=age_s)
+            return await self.attempt(loop, webhook_id, payloads, attempt, age_s=age_s,
+                                      headers=headers)
         finally:
             state.limit.release()
 
     async def attempt(self, loop: Loop, webhook_id: str,
                       payloads: Sequence[Mapping[str, Any]], attempt: int, *,
-                      age_s: float = 0.0) -> Outcome:
+                      age_s: float = 0.0, headers: Mapping[str, str] | None = None) -> Outcome:
         """:meth:`deliver` without the in-flight slot: for a caller that bounds the loop's
         concurrency itself (:class:`senders.lanes.Lanes` runs at most the loop's in-flight cap
         of these at a time). Breaker, rate token, signing and the POST as described above."""
@@ -200,12 +202,14 @@ class Dispatcher:
             if not probe and breaker.state != "closed":
                 # the breaker opened while we queued: do not pile onto a failing endpoint
                 return self._circuit_open(state, attempt, age_s)
-            headers = state.signer.headers(webhook_id, self._clock.time(), body)
-            headers["content-type"] = content_type
+            signed = state.signer.headers(webhook_id, self._clock.time(), body)
+            signed["content-type"] = content_type
+            if headers:
+                signed.update(headers)
             state.in_flight += 1
             sent_at = self._clock.monotonic()
             try:
-                response = await self._client.post(loop.url, body, headers, loop.timeout_s)
+                response = await self._client.post(loop.url, body, signed, loop.timeout_s)
             finally:
                 state.in_flight -= 1
         except DeliveryError as exc:

@@ -45,6 +45,8 @@ class Job:
     attempt: int
     age_s: float
     context: Any = None
+    #: sent besides the signed headers (a replay's ``webhook-replay``)
+    headers: Mapping[str, str] | None = None
     started_s: float = field(default=0.0, repr=False)
 
 
@@ -196,7 +198,8 @@ class Lanes:
                 lane.calls[job] = None
                 try:
                     outcome = await dispatcher.attempt(lane.loop, job.webhook_id, job.payloads,
-                                                       job.attempt, age_s=job.age_s)
+                                                       job.attempt, age_s=job.age_s,
+                                                       headers=job.headers)
                 finally:
                     del lane.calls[job]
                     lane.in_flight -= 1

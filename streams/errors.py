@@ -18,6 +18,9 @@ Hierarchy::
     ├── AccountConflict             an account change that cannot be made as asked (field, problem)
     ├── Forbidden                   allowed route, input outside the caller's account (field, problem)
     ├── OutOfScope                  a statistics query names what the caller's account does not own
+    ├── ReplayNotFound              no replay with that id
+    ├── ReplayFailed                a replay cannot go on (its loop was deleted or disabled)
+    ├── ExportFailed                an export process ended without its result
     ├── ReportRefused               a message cannot be an ESP report (problem, status 400 or 413)
     ├── InvalidDelivery             a record on a delivery topic is not a delivery
     └── KafkaFailure                Kafka did not do what we asked
@@ -42,6 +45,9 @@ __all__ = [
     "NotAcknowledged",
     "NotFound",
     "OutOfScope",
+    "ReplayFailed",
+    "ReplayNotFound",
+    "ExportFailed",
     "ReportRefused",
     "StreamsError",
     "TopicMissing",
@@ -121,6 +127,22 @@ class NotFound(StreamsError):
     def __init__(self, loop_id: str) -> None:
         super().__init__(f"no loop with id {loop_id!r}")
         self.loop_id = loop_id
+
+
+class ReplayNotFound(StreamsError):
+    """No replay with that id (``replay_id``)."""
+
+    def __init__(self, replay_id: str) -> None:
+        super().__init__(f"no replay with id {replay_id!r}")
+        self.replay_id = replay_id
+
+
+class ReplayFailed(StreamsError):
+    """A replay cannot go on; the message says why (its loop was deleted or disabled)."""
+
+
+class ExportFailed(StreamsError):
+    """One of an export's processes failed or ended without its result."""
 
 
 class ReportRefused(StreamsError):

@@ -56,7 +56,8 @@ def _number(lo: float, hi: float, integer: bool = False) -> Callable[[Any, str],
             raise InputError(field, f"must be {'an integer' if integer else 'a number'}")
         if not lo <= value <= hi:
             raise InputError(field, f"must be between {lo:g} and {hi:g}, got {value}")
-        return value
+        checked: float | int = value
+        return checked
     return check
 
 

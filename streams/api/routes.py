@@ -23,6 +23,7 @@ from streams.api.inputs import (InputError, parse_create, parse_list_filter, par
                                 parse_redrive, parse_replay, parse_rotate, parse_test)
 from streams.api.server import health_app
 from streams.api.ui import ui_routes
+from streams.errors import ReplayNotFound
 
 __all__ = ["control_app", "body_of", "limit_of", "query_of"]
 
@@ -42,6 +43,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.json_response({"error": exc.problem, "field": exc.field}, status=403)
     except NotFound as exc:
         return not_found(exc.loop_id)
+    except ReplayNotFound as exc:
+        return web.json_response({"error": str(exc), "field": "id"}, status=404)
     except NoAccount as exc:
         return web.json_response({"error": f"no account or token with id {exc.args[0]!r}",
                                   "field": "id"}, status=404)

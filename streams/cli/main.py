@@ -30,6 +30,8 @@ COMMANDS = (
               "Run a stream worker: validate, enrich and route events (Faust)."),
         Entry("sender", "streams.cli.run:sender",
               "Run a sender: POST deliveries to loops, retry, dead-letter."),
+        Entry("replayer", "streams.cli.replays:replayer_command",
+              "Run a replayer: run replays and send them in the replay lane."),
         Entry("demo", "streams.demo.commands:demo_group",
               "The demo behind `make run`: broker, worker, sender, receiver, producer."),
     )),
@@ -44,6 +46,12 @@ COMMANDS = (
               "ESP reports (complaints, bounces): load, list unmapped; mail headers."),
         Entry("stats", "streams.cli.stats:stats_command",
               "Windowed counts per loop, database, event type; load warnings."),
+    )),
+    Section("Analyse", (
+        Entry("replay", "streams.cli.replays:replay_group",
+              "Re-deliver a time window of the raw history to one loop (marked)."),
+        Entry("export", "streams.cli.analysts:export_command",
+              "Write a window's enriched events to JSON lines, CSV or Parquet."),
     )),
     Section("Data", (
         Entry("topics", "streams.cli.data:topics_group",

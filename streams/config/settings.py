@@ -20,7 +20,7 @@ from streams.errors import ConfigError
 
 __all__ = [
     "AccountDecl", "ApiConfig", "BatchDecl", "Config", "EspConfig", "EspDatabase", "KafkaConfig",
-    "LimitsConfig", "LoopDecl", "Secret", "SecurityConfig", "StatsConfig", "TokenDecl",
+    "LimitsConfig", "LoopDecl", "ReplayConfig", "Secret", "SecurityConfig", "StatsConfig", "TokenDecl",
     "SenderConfig", "WorkerConfig",
 ]
 
@@ -233,6 +233,40 @@ class SenderConfig:
 
 
 @dataclass(frozen=True)
+class ReplayConfig:
+    """The replayer process (``feedbackloops replayer``): replays and their delivery lane."""
+
+    metrics_bind: str = "127.0.0.1"
+    #: /metrics, /healthz, /readyz of a replayer process; 0 picks a free port.
+    metrics_port: int = 6068
+    #: the replay lane may use this fraction of every loop's rate and in-flight caps (the
+    #: live sender keeps the whole caps: during a replay an endpoint may see up to
+    #: 1 + share times them; a replay's own --rate can lower it further)
+    share: float = 0.25
+    #: OS scheduling priority of the replayer (``nice``; 0..19): on shared cores the live
+    #: worker and sender run first
+    nice: int = 19
+    #: replays wait while the live pipeline is more than this many records behind (raw
+    #: records the workers and deliveries the senders have not committed)
+    pause_backlog: int = 2000
+    #: deliveries a replay may route ahead of what its lane has finished; the reader waits
+    #: beyond that (bounds the backlog a cancel leaves behind)
+    max_ahead: int = 10000
+
+    def check(self) -> None:
+        if not 0.0 < self.share <= 1.0:
+            raise ConfigError(f"share: must be in (0, 1], got {self.share:g}")
+        if not 0 <= self.nice <= 19:
+            raise ConfigError(f"nice: must be 0..19, got {self.nice}")
+        if self.pause_backlog < 100:
+            raise ConfigError(f"pause_backlog: must be >= 100, got {self.pause_backlog}")
+        if self.max_ahead < 100:
+            raise ConfigError(f"max_ahead: must be >= 100, got {self.max_ahead}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port: must be 0..65535, got {self.metrics_port}")
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     """Outbound safety: which otherwise-refused networks the operator allows."""
 
@@ -342,6 +376,7 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     sender: SenderConfig = field(default_factory=SenderConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     esp: EspConfig = field(default_factory=EspConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)

@@ -31,9 +31,10 @@ from streams.delivery.ledger import TP, Entry, Ledger
 from streams.delivery.outcomes import OutcomeRouter
 from streams.kafka.output import Output
 from streams.errors import InvalidDelivery
-from streams.kafka.records import Delivery, OutRecord, decode, now_ms
+from streams.kafka.records import Delivery, OutRecord, decode, delivery_key, encode, now_ms
 from streams.kafka.registry import CompactedView
 from streams.metrics import PipelineMetrics
+from streams.replay.counts import ReplayCounts
 
 __all__ = ["Intake", "LoopMetrics"]
 
@@ -63,8 +64,13 @@ class Intake:
 
     def __init__(self, config: Config, router: OutcomeRouter, loops: CompactedView[Loop],
                  metrics: PipelineMetrics, output: Output, disabler: LoopDisabler,
-                 max_active: int) -> None:
+                 max_active: int, lane: str = "live", replays: Any = None) -> None:
         self.config = config
+        #: "live": replay deliveries back from a retry tier go to the replay lane's topic;
+        #: "replay": no deferral, deliveries of cancelled replays dropped, outcomes counted
+        self.lane = lane
+        self.replays = replays
+        self.replay_counts = ReplayCounts(replays) if lane == "replay" and replays else None
         self.router = router
         self.loops = loops
         self.metrics = metrics
@@ -113,6 +119,9 @@ class Intake:
 
     def _begin(self, entry: Entry) -> None:
         delivery = entry.delivery
+        replay_id = delivery.get("replay_id")
+        if replay_id is not None and self._replay_elsewhere(entry, str(replay_id)):
+            return
         loop_id = delivery["loop_id"]
         settings = self.loops.get(loop_id)
         problem = undeliverable(settings)
@@ -126,7 +135,7 @@ class Intake:
         lanes = self.lanes
         queued = lanes.queued(loop_id)
         capacity = lanes.capacity(settings)
-        if (queued >= capacity or held >= self.max_active // 2) and admit(
+        if self.lane == "live" and (queued >= capacity or held >= self.max_active // 2) and admit(
                 held=held, queued=queued, capacity=capacity,
                 others_busy=lanes.busy > (1 if lanes.lane_held(loop_id) else 0),
                 max_active=self.max_active, per_call_s=lanes.per_call_s(loop_id),
@@ -142,15 +151,36 @@ class Intake:
         self.active += 1
         self._active_by_loop[loop_id] = held + 1
         if settings.encoding == "json-batch":
-            full = self.batcher.add(loop_id, entry, settings.batch_max_events,
+            # a batch carries one replay's deliveries (its call carries that replay's id)
+            key = loop_id if replay_id is None else f"{loop_id}|{replay_id}"
+            full = self.batcher.add(key, entry, settings.batch_max_events,
                                     settings.batch_max_wait_ms,
                                     item_bytes(delivery["payload"], delivery["delivery_id"]))
             if full is not None:
-                self._start_batch(loop_id, full)
+                self._start_batch(key, full)
             return
         lanes.submit(settings, Job(delivery["delivery_id"], [delivery["payload"]],
                                    len(delivery.get("attempts", ())) + 1, _age_s(delivery),
-                                   [entry]))
+                                   [entry], headers=_replay_headers(delivery)))
+
+    def _replay_elsewhere(self, entry: Entry, replay_id: str) -> bool:
+        """A replay delivery the live sender read from a retry tier goes back to the replay
+        lane's topic; the replay lane drops those of a cancelled replay. True: handled."""
+        if self.lane == "live":
+            back: Delivery = dict(entry.delivery)  # type: ignore[assignment]
+            back.pop("not_before_ms", None)
+            self._produce([OutRecord(self.router.topics.replay_deliveries, delivery_key(back),
+                                     encode(back))], entry)
+            return True
+        if self.replays is not None and self.replays.cancelled(replay_id):
+            self._count(entry.delivery, "dropped")
+            entry.finish()
+            return True
+        return False
+
+    def _count(self, delivery: Delivery, outcome: str) -> None:
+        if self.replay_counts is not None:
+            self.replay_counts.count(delivery, outcome)
 
     def _defer(self, entry: Entry, loop_id: str, delay_s: float) -> None:
         now = now_ms()
@@ -168,7 +198,8 @@ class Intake:
         for loop_id, entries in (self.batcher.drain() if everything else self.batcher.due()):
             self._start_batch(loop_id, entries)
 
-    def _start_batch(self, loop_id: str, entries: list[Entry]) -> None:
+    def _start_batch(self, key: str, entries: list[Entry]) -> None:
+        loop_id = entries[0].delivery["loop_id"]
         loop = self.loops.get(loop_id)
         problem = undeliverable(loop)
         if problem is not None:
@@ -183,7 +214,8 @@ class Intake:
         payloads = [{**d["payload"], "webhook_id": d["delivery_id"]} for d in deliveries]
         attempt = max(len(d.get("attempts", ())) for d in deliveries) + 1
         self.lanes.submit(loop, Job(
-            webhook_id, payloads, attempt, max(_age_s(d) for d in deliveries), entries))
+            webhook_id, payloads, attempt, max(_age_s(d) for d in deliveries), entries,
+            headers=_replay_headers(deliveries[0])))
 
     # -- outcomes -----------------------------------------------------------------------------
     def after(self, settings: Loop, job: Job, outcome: Outcome) -> None:
@@ -201,6 +233,8 @@ class Intake:
         for entry in entries:
             delivery = entry.delivery
             decision = router.after_attempt(delivery, outcome, now, self._disable_after_s)
+            if decision.final in ("delivered", "dead"):
+                self._count(delivery, "delivered" if decision.final == "delivered" else "failed")
             if decision.final == "delivered":
                 lm.delivered_events.inc()
                 self.metrics.end_to_end.observe(
@@ -225,6 +259,7 @@ class Intake:
 
     def _dead_now(self, entry: Entry, reason: str) -> None:
         """Dead-letter a delivery that cannot be attempted (loop deleted, disabled, ...)."""
+        self._count(entry.delivery, "failed")
         loop_id = entry.delivery.get("loop_id")
         if isinstance(loop_id, str):
             self.metrics.dead_letters.labels(loop_id).inc()
@@ -263,6 +298,11 @@ class Intake:
         for loop_id in self._metrics:
             open_ = dispatcher.breaker_state(loop_id) == "open"
             self.metrics.breaker_open.labels(loop_id).set(1 if open_ else 0)
+
+
+def _replay_headers(delivery: Delivery) -> dict[str, str] | None:
+    replay_id = delivery.get("replay_id")
+    return None if replay_id is None else {"webhook-replay": str(replay_id)}
 
 
 def _age_s(delivery: Delivery) -> float:

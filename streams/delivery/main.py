@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
+from typing import Any, Callable
 
 from schemas.loop import Loop
 from senders.client import SNIPPET_BYTES, HttpClient
@@ -23,7 +23,7 @@ from streams.config.settings import Config
 from streams.kafka.topics import Topics
 from streams.delivery.service import SenderService, retry_schedule
 
-__all__ = ["delivery_client", "run_sender"]
+__all__ = ["delivery_client", "run_sender", "start_service"]
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,13 @@ def delivery_client(config: Config) -> CurlClient | HttpClient:
     return HttpClient(policy, limit=limit, drain_max_bytes=drain)
 
 
-async def _main(config: Config) -> None:
-    topics = Topics.for_config(config)
+async def start_service(config: Config, topics: Topics, loops: CompactedView[Loop],
+                        lane: str = "live", replays: Any = None,
+                        hold: Callable[[], bool] | None = None
+                        ) -> tuple[SenderService, CurlClient | HttpClient, Output]:
+    """A sender service of ``lane`` with its HTTP client and producer started (the caller
+    closes both after ``run``); shared by the sender and the replayer."""
     metrics = PipelineMetrics.shared()
-    loop = asyncio.get_running_loop()
-    loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
-    await loop.run_in_executor(None, loops.start)
     output = Output(config.kafka, Parking.counted(topics.invalid, config.limits.record_bytes,
                                                   metrics))
     output.start()
@@ -56,7 +57,18 @@ async def _main(config: Config) -> None:
                             failure_threshold=s.breaker_failures, open_s=s.breaker_open_s,
                             max_open_s=max(600.0, s.breaker_open_s))
     service = SenderService(config, topics, metrics, dispatcher, loops,
-                            LoopStore(config.kafka, topics.loops, loops), output)
+                            LoopStore(config.kafka, topics.loops, loops), output, lane=lane,
+                            replays=replays, hold=hold)
+    return service, client, output
+
+
+async def _main(config: Config) -> None:
+    topics = Topics.for_config(config)
+    loop = asyncio.get_running_loop()
+    loops: CompactedView[Loop] = CompactedView(config.kafka, topics.loops, parse_loop)
+    await loop.run_in_executor(None, loops.start)
+    service, client, output = await start_service(config, topics, loops)
+    s = config.sender
     server = HttpServer(health_app(lambda: service.ready), s.metrics_bind, s.metrics_port,
                         "sender metrics")
     await server.start()

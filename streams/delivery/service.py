@@ -17,6 +17,12 @@ unfinished records pauses until a quarter of them finish.
 
 All consumer calls run on one dedicated thread; rebalance callbacks (which librdkafka runs
 inside ``consume``) hand work to the event loop and wait for it.
+
+Lanes of traffic: the live sender (``lane="live"``) reads ``fl.deliveries`` and the retry
+tiers; the replay lane (``lane="replay"``, in the replayer process, :mod:`streams.replay`)
+reads ``fl.deliveries.replay`` in its own group with ``replay.share`` of every loop's caps and
+stops reading while ``hold()`` says live traffic has a backlog (see :class:`Intake` for what
+differs per delivery).
 """
 from __future__ import annotations
 
@@ -70,8 +76,14 @@ class SenderService:
 
     def __init__(self, config: Config, topics: Topics, metrics: PipelineMetrics,
                  dispatcher: Dispatcher, loops: CompactedView[Loop],
-                 loop_store: LoopStore, output: Output) -> None:
+                 loop_store: LoopStore, output: Output, lane: str = "live",
+                 replays: Any = None, hold: Callable[[], bool] | None = None) -> None:
         self.config = config
+        #: "live" or "replay"; ``replays``: the replay lane's ReplayBook (cancels, counts)
+        self.lane = lane
+        self._lane_share = 1.0 if lane == "live" else config.replay.share
+        #: while it returns True no new record is read (the replay lane: live is behind)
+        self._hold = hold
         self.topics = topics
         self.metrics = metrics
         self.dispatcher = dispatcher
@@ -80,7 +92,7 @@ class SenderService:
         self.max_active = s.process_max_in_flight * ACTIVE_PER_SLOT
         disabler = LoopDisabler(loops, loop_store, output, topics, metrics)
         self.intake = Intake(config, OutcomeRouter(topics, retry_schedule(config)), loops,
-                             metrics, output, disabler, self.max_active)
+                             metrics, output, disabler, self.max_active, lane, replays)
         self.lanes = Lanes(dispatcher, self.intake.after,
                            process_max_in_flight=s.process_max_in_flight)
         self.intake.lanes = self.lanes
@@ -92,7 +104,8 @@ class SenderService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
         self.consumer = Consumer(confluent_config(config.kafka, **{
-            "group.id": f"{config.worker.app_id}-sender",
+            "group.id": f"{config.worker.app_id}-sender"
+                        + ("" if lane == "live" else f"-{lane}"),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             # round robin interleaves the topics, so every sender gets its part of
@@ -109,7 +122,8 @@ class SenderService:
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        topics = [self.topics.deliveries, *self.topics.retry.values()]
+        topics = ([self.topics.deliveries, *self.topics.retry.values()] if self.lane == "live"
+                  else [self.topics.replay_deliveries])
         meta = await self._call(self.consumer.list_topics, None, 30)
         self._total_partitions = sum(len(meta.topics[t].partitions) for t in topics
                                      if t in meta.topics)
@@ -118,12 +132,16 @@ class SenderService:
         timers = [asyncio.create_task(self._release_due()),
                   asyncio.create_task(self._flush_batches()),
                   asyncio.create_task(self._report_forever())]
+        if self.intake.replay_counts is not None:
+            timers.append(asyncio.create_task(self.intake.replay_counts.publish_forever()))
         self.ready = True
         last_commit = time.monotonic()
         intake, ledger = self.intake, self.ledger
         try:
             while not self._stopping.is_set():
                 room = self.max_active - intake.active
+                if self._hold is not None and self._hold():
+                    room = 0
                 if room <= 0:  # enough work started: let it finish before reading more
                     await asyncio.sleep(0.005)
                     msgs = []
@@ -251,7 +269,7 @@ class SenderService:
         delivery partitions (fresh and retry tiers together) this process owns."""
         owned = len(self.ledger.partitions)
         total = max(self._total_partitions, owned, 1)
-        self.dispatcher.set_share(max(owned, 1) / total)
+        self.dispatcher.set_share(max(owned, 1) / total * self._lane_share)
 
     # -- metrics ---------------------------------------------------------------------------
     async def _report_forever(self, every_s: float = 2.0) -> None:

@@ -58,4 +58,16 @@ def demo_group() -> click.Group:
                             secret.reveal().encode() if secret is not None else None)
         click.echo(f"[producer] sent {sent} events")
 
+    @demo.command(name="replay")
+    @click.option("--after-s", default=30.0, show_default=True,
+                  help="start the replay this long after the first demo event")
+    @click.option("--window-s", default=10.0, show_default=True,
+                  help="replay this many seconds from the first demo event on")
+    @click.option("--to", "loop_id", default="demo-opens-clicks", show_default=True)
+    def replay(after_s: float, window_s: float, loop_id: str) -> None:
+        """Once the demo runs, replay its first seconds to a loop (the receiver marks REPLAY)."""
+        from streams.demo.producer import replay_demo_start
+
+        replay_demo_start(connected_config(), after_s, window_s, loop_id)
+
     return demo

@@ -7,12 +7,12 @@ import orjson
 from confluent_kafka import Producer
 
 from streams.kafka.clients import producer_config
-from streams.config.settings import KafkaConfig
+from streams.config.settings import Config, KafkaConfig
 from streams.kafka.topics import Topics
 from streams.demo.events import DemoWorld, complaint_report, topic_key
 from streams.errors import NotAcknowledged
 
-__all__ = ["produce_demo"]
+__all__ = ["produce_demo", "replay_demo_start"]
 
 
 #: one spam complaint (an ARF report on fl.esp.reports) per this many events, the first
@@ -63,3 +63,29 @@ def _flush(producer: Producer, timeout_s: float = 10.0) -> None:
     if left:
         raise NotAcknowledged(f"{left} demo records not acknowledged by Kafka within "
                               f"{timeout_s:g}s")
+
+
+def replay_demo_start(config: Config, after_s: float, window_s: float, loop_id: str) -> None:
+    """Wait for the demo's first event, then ``after_s`` more, and replay the ``window_s``
+    seconds from that first event to ``loop_id`` (what ``make run`` shows after ~30 s)."""
+    import click
+
+    from streams.cli.replays import with_replays
+    from streams.kafka.window import plan_window
+
+    topics = Topics.for_config(config)
+    raw = [topics.raw["open"], topics.raw["click"]]
+    started_ms = int(time.time() * 1000)
+    while plan_window(config.kafka, raw, started_ms, int(time.time() * 1000) + 1).records == 0:
+        time.sleep(0.5)
+    first_ms = int(time.time() * 1000) - 1000
+    time.sleep(max(0.0, first_ms / 1000 + after_s - time.time()))
+    body = {"loop": loop_id, "since": first_ms, "until": first_ms + int(window_s * 1000)}
+    try:
+        started = with_replays(config, lambda r: r.start(body))
+    except click.ClickException as exc:
+        print(f"[demo] no replay: {exc.message}", flush=True)
+        return
+    print(f"[demo] replaying the first {window_s:g} s to {loop_id} as {started['id']} "
+          f"({started['records']} records; the receiver marks them REPLAY; "
+          f"`feedbackloops replay status {started['id']}`)", flush=True)

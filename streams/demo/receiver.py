@@ -38,8 +38,10 @@ def make_receiver_app(out=sys.stdout) -> web.Application:  # type: ignore[no-unt
         counter["calls"] += 1
         stamp = time.strftime("%H:%M:%S")
         wid = request.headers.get("webhook-id", "-")
-        print(f"[receiver {stamp}] #{counter['calls']:<5} {_summary(body, request.content_type)}"
-              f"  webhook-id={wid}", file=out, flush=True)
+        replay = request.headers.get("webhook-replay")
+        mark = f"REPLAY {replay} " if replay else ""
+        print(f"[receiver {stamp}] #{counter['calls']:<5} {mark}"
+              f"{_summary(body, request.content_type)}  webhook-id={wid}", file=out, flush=True)
         return web.Response(status=204)
 
     app = web.Application()

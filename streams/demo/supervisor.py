@@ -1,7 +1,9 @@
 """``feedbackloops demo run``: everything ``make run`` shows, started and stopped together.
 
 Starts the local broker (unless one answers already), creates the topics, then runs the
-worker, the demo receiver and the demo producer as child processes. Ctrl-C (or SIGTERM) stops
+worker, the sender, the replayer, the demo receiver and the demo producer as child processes;
+after ~30 s a replay of the demo's first 10 s goes to the receiver again, marked
+``REPLAY <id>``. Ctrl-C (or SIGTERM) stops
 the children and, if this command started it, the broker.
 """
 from __future__ import annotations
@@ -47,20 +49,22 @@ def run_demo(config_path: str, receiver_port: int, rate_per_s: float, manage_bro
         if code:  # the command said why on stderr
             print(f"[demo] topics create exited with {code}; stopping", flush=True)
             return code
-        print("[demo] topics ready; starting receiver, worker, sender and producer (Ctrl-C stops all)",
-              flush=True)
+        print("[demo] topics ready; starting receiver, worker, sender, replayer and producer "
+              "(Ctrl-C stops all)", flush=True)
         for name, args in [
             ("receiver", ["demo", "receiver", "--port", str(receiver_port)]),
             ("worker", ["worker", "-l", "warn"]),
             ("sender", ["sender"]),
+            ("replayer", ["replayer"]),
             ("producer", ["demo", "produce", "--rate", str(rate_per_s)]),
+            ("replay", ["demo", "replay", "--after-s", "30", "--window-s", "10"]),
         ]:
             children.append((name, subprocess.Popen([*base, *args], env=env,
                                                     start_new_session=True)))
         while True:
             for name, proc in children:
                 code = proc.poll()
-                if code is not None:
+                if code is not None and not (name == "replay" and code == 0):
                     print(f"[demo] {name} exited with {code}; stopping", flush=True)
                     return code or 1
             time.sleep(0.5)

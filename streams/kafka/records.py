@@ -42,6 +42,7 @@ class Delivery(TypedDict, total=False):
     final_reason: str       # dead letters only
     dead_ms: int
     redrives: int           # times put back from the dead letters
+    replay_id: str          # deliveries of a replay (fl.deliveries.replay, streams/replay/)
 
 
 class OutRecord(NamedTuple):

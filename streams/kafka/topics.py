@@ -61,6 +61,10 @@ class Topics:
         self.stats = p + "fl.stats"
         self.invalid = p + "fl.invalid"
         self.deliveries = p + "fl.deliveries"
+        #: the replay lane: deliveries of replays, sent by the replayer (streams/replay/)
+        self.replay_deliveries = p + "fl.deliveries.replay"
+        #: replays: requests, progress, cancels, lane counts (compacted; streams/replay/book.py)
+        self.replays = p + "fl.replays"
         self.retry = {tier: f"{p}fl.deliveries.retry.{tier}" for tier in retry_tiers}
         self.dead = p + "fl.deliveries.dead"
         self.attempts = p + "fl.attempts"
@@ -106,6 +110,9 @@ class Topics:
             TopicSpec(self.stats, 1, {**delete, "retention.ms": str(32 * DAY_MS)}),
             TopicSpec(self.invalid, n, {**delete, "retention.ms": str(14 * DAY_MS)}),
             TopicSpec(self.deliveries, n, {**delete, "retention.ms": str(7 * DAY_MS)}),
+            TopicSpec(self.replay_deliveries, n,
+                      {**delete, "retention.ms": str(7 * DAY_MS)}),
+            TopicSpec(self.replays, n, compact),
         ]
         specs += [TopicSpec(t, n, {**delete, "retention.ms": str(7 * DAY_MS)})
                   for t in self.retry.values()]

@@ -14,12 +14,15 @@ from streams.api.control import ControlPlane
 from streams.api.esp import EspApi
 from streams.esp.unsubscribe import OneClick
 from streams.api.routes import control_app
+from streams.api.replay_routes import replay_routes
 from streams.api.stats_routes import stats_routes
 from streams.api.server import HttpServer, serve_forever
 from streams.kafka.clients import faust_broker_settings
 from streams.esp.ingest import api_ingest
 from streams.config.logs import dict_config
 from streams.metrics import PipelineMetrics
+from streams.replay.book import ReplayBook
+from streams.replay.operations import Replays
 from streams.worker.ordering import TimestampOrder
 from streams.worker.runtime import WorkerRuntime
 from streams.config.settings import Config
@@ -75,13 +78,17 @@ def build_app(config: Config) -> faust.App:
         control = ControlPlane(runtime.loop_store, client, config.kafka, topics)
         esp = EspApi(config.esp, config.kafka, topics,
                      OneClick(config.esp, topics, runtime.metrics, runtime.output))
+        book = ReplayBook(config.kafka, topics.replays)
+        await asyncio.get_running_loop().run_in_executor(None, book.start)
+        replays = Replays(config.kafka, topics, book, runtime.loops.get)
         server = HttpServer(control_app(control, runtime.directory, lambda: runtime.ready,
                                         api_ingest(runtime.output, topics.esp_reports,
                                                    config.limits.esp_report_bytes), esp,
                                         extra=(stats_routes(runtime.stats_view,
                                                             runtime.loop_store.get,
                                                             runtime.loop_store.all,
-                                                            config.sender.defer_after_s),)),
+                                                            config.sender.defer_after_s),
+                                               replay_routes(replays, runtime.loop_store.get))),
                             config.api.bind, config.api.port, "worker api")
 
         async def forever() -> None:
@@ -91,6 +98,7 @@ def build_app(config: Config) -> faust.App:
         try:
             await serve_forever(server, forever)
         finally:
+            book.stop()
             await client.close()
             await runtime.stop()  # flush what the agents produced before Faust exits
 

@@ -10,11 +10,16 @@ false`` (and counted in ``fl_profile_missing_total``). Waiting would block the p
 it, and an event held in memory would be lost on a crash. Edits and opens of one profile share
 a partition number and are read by one agent in fetch order, so an edit produced before an open
 is applied first.
+
+The steps every enrichment shares — :class:`RawEvents` (validate a raw record: schema, type on
+its topic, key) and :func:`enriched` (the payload from the event, a profile snapshot and the
+tag view) — are also what replay and export use (:mod:`streams.ops.history`), with today's
+profile state instead of the table's state at the time: one definition of "enriched as live".
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, MutableMapping
+from typing import Any, Callable, Mapping, MutableMapping, Protocol
 
 import orjson
 
@@ -32,11 +37,60 @@ from streams.kafka.registry import CompactedView
 from streams.kafka.topics import Topics
 from streams.worker.sizes import SizeChecks
 
-__all__ = ["Enricher"]
+__all__ = ["Enricher", "RawEvents", "TagLookup", "enriched"]
 
 log = logging.getLogger(__name__)
 
 PROFILE_EDITS = frozenset({"create", "update", "delete"})
+
+
+class TagLookup(Protocol):
+    """What :func:`enriched` needs of the tag view: the ``tags.json`` record of a mailing."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+
+class RawEvents:
+    """Validation of raw records as the worker applies it, per raw topic of ``topics``."""
+
+    def __init__(self, topics: Topics,
+                 check_size: Callable[[bytes], None] | None = None) -> None:
+        self._expected_types = {topics.raw[t]: frozenset({t}) for t in topics.raw}
+        self._expected_types[topics.raw["profile"]] = PROFILE_EDITS
+        #: the worker's size check (``limits.raw_event_bytes``, counted); None: the schema's
+        self._check_size = check_size
+
+    def parse(self, topic: str, key: bytes | None, value: bytes | None) -> dict[str, Any]:
+        """The validated event of one raw record; raises ``InvalidRecord`` (with the reason
+        the worker puts on ``fl.invalid``) for bad JSON, a schema violation, an event on the
+        wrong raw topic, or a key other than the profile id (else recipient)."""
+        if value is None:
+            raise InvalidRecord("record has no value", None)
+        if self._check_size is not None:
+            self._check_size(value)
+            event = parse_raw_event(value, max_bytes=len(value))
+        else:
+            event = parse_raw_event(value)
+        etype = event["type"]
+        expected = self._expected_types.get(topic)
+        if expected is not None and etype not in expected:
+            raise InvalidRecord(f"field 'type': {etype!r} does not belong on {topic} "
+                                f"(expected {', '.join(sorted(expected))})", "type")
+        wanted_key = event.get("profile") or event.get("recipient")
+        if key is None or key.decode("utf-8", "replace") != wanted_key:
+            raise InvalidRecord(
+                f"record key {key!r} is not the event's profile id (else recipient) "
+                f"{wanted_key!r}; raw events must be keyed so they meet their profile", None)
+        return event
+
+
+def enriched(event: dict[str, Any], profile: Mapping[str, Any] | None,
+             tags: TagLookup) -> dict[str, Any]:
+    """The payload of a validated ``event`` given its profile snapshot (``None``: unknown,
+    ``profile_known: false``) and the tag view: :func:`enrichers.enrich.enrich` with the
+    mailing's tags looked up."""
+    mailing = event.get("mailing")
+    return enrich(event, profile, tags.get(mailing) if mailing else None)
 
 
 class Enricher:
@@ -52,8 +106,7 @@ class Enricher:
         self.tags = tags
         self.metrics = metrics
         self.sizes = SizeChecks(limits, metrics)
-        self._expected_types = {topics.raw[t]: frozenset({t}) for t in topics.raw}
-        self._expected_types[topics.raw["profile"]] = PROFILE_EDITS
+        self.raw_events = RawEvents(topics, self.sizes.raw_event)
         self._index = LoopIndex([])
         self._index_version = -1
 
@@ -104,21 +157,9 @@ class Enricher:
     def _handle_event(self, topic: str, timestamp_ms: int, key: bytes | None,
                       value: bytes | None, profiles: MutableMapping[bytes, bytes],
                       soft_bounces: MutableMapping[bytes, bytes] | None) -> list[OutRecord]:
-        if value is None:
-            raise InvalidRecord("record has no value", None)
-        self.sizes.raw_event(value)
-        event = parse_raw_event(value, max_bytes=len(value))
+        event = self.raw_events.parse(topic, key, value)
         etype = event["type"]
-        expected = self._expected_types.get(topic)
-        if expected is not None and etype not in expected:
-            raise InvalidRecord(f"field 'type': {etype!r} does not belong on {topic} "
-                                f"(expected {', '.join(sorted(expected))})", "type")
         profile_id = event.get("profile")
-        wanted_key = profile_id or event.get("recipient")
-        if key is None or key.decode("utf-8", "replace") != wanted_key:
-            raise InvalidRecord(
-                f"record key {key!r} is not the event's profile id (else recipient) "
-                f"{wanted_key!r}; raw events must be keyed so they meet their profile", None)
         profile: dict[str, Any] | None = None
         if profile_id is not None:
             pkey = profile_id.encode()
@@ -140,9 +181,7 @@ class Enricher:
         out: list[OutRecord] = []
         if etype == "bounce" and self.soft_bounces is not None and soft_bounces is not None:
             out += self.soft_bounces.count(event, soft_bounces)
-        mailing = event.get("mailing")
-        mailing_tags = self.tags.get(mailing) if mailing else None
-        payload = enrich(event, profile, mailing_tags)
+        payload = enriched(event, profile, self.tags)
         routes = route(event, payload, self.index())
         if not routes:
             self.metrics.unrouted.labels(etype).inc()

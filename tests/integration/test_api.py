@@ -444,12 +444,14 @@ def test_openapi_describes_every_route_and_every_answer(env: Env) -> None:
     from streams.api.directory import Directory
     from streams.api.routes import control_app
     from streams.api.server import health_app
+    from streams.api.replay_routes import replay_routes
     from streams.api.stats_routes import stats_routes
     from streams.config.settings import ApiConfig
     from streams.kafka.registry import StaticView
 
     app = control_app(None, Directory(ApiConfig(), StaticView(), None),  # type: ignore[arg-type]
-                      lambda: True, extra=(stats_routes(None, lambda i: None, list, 30.0),))
+                      lambda: True, extra=(stats_routes(None, lambda i: None, list, 30.0),
+                                           replay_routes(None, lambda i: None)))
     served = {(r.method.lower(), r.resource.canonical): r.handler for r in app.router.routes()
               if r.method != "HEAD" and r.resource is not None}
     documented = {(m, p): item[m]["x-access"] for p, item in OPENAPI["paths"].items()

@@ -34,13 +34,14 @@ def test_help_introduces_the_product_and_where_config_comes_from() -> None:
 def test_commands_are_grouped_by_what_a_user_does() -> None:
     text = _help()
     headings = re.findall(r"^(\w+):$", text, re.M)
-    assert headings == ["Options", "Run", "Operate", "Data", "Configure"]
+    assert headings == ["Options", "Run", "Operate", "Analyse", "Data", "Configure"]
     sections = {}
     for block in re.split(r"^(?=\w+:$)", text, flags=re.M):
         title, _, body = block.partition(":\n")
         sections[title] = re.findall(r"^  ([\w-]+)  ", body, re.M)
-    assert sections["Run"] == ["worker", "sender", "demo"]
+    assert sections["Run"] == ["worker", "sender", "replayer", "demo"]
     assert sections["Operate"] == ["loops", "dead-letters", "invalid", "esp", "stats"]
+    assert sections["Analyse"] == ["replay", "export"]
     assert sections["Data"] == ["topics", "profiles", "tags"]
     assert sections["Configure"] == ["config", "accounts"]
 

@@ -21,10 +21,12 @@ def test_every_design_topic_is_specified() -> None:
                      "fl.raw.complaints", "fl.esp.reports", "fl.ref.profiles", "fl.ref.tags",
                      "fl.loops", "fl.invalid", "fl.deliveries", "fl.deliveries.retry.5s",
                      "fl.deliveries.retry.5m", "fl.deliveries.dead", "fl.attempts",
-                     "fl.profile-actions", "fl.esp.unmapped", "fl.accounts", "fl.stats"]:
+                     "fl.profile-actions", "fl.esp.unmapped", "fl.accounts", "fl.stats",
+                     "fl.deliveries.replay", "fl.replays"]:
         assert "x." + expected in names
     compacted = {s.name for s in topics.specs() if s.compacted}
     assert compacted == {"x.fl.ref.profiles", "x.fl.ref.tags", "x.fl.loops", "x.fl.accounts",
+                         "x.fl.replays",
                          "x.feedbackloops-profiles-changelog",
                          "x.feedbackloops-soft-bounces-changelog"}
 
