@@ -105,7 +105,7 @@ def test_a_foreign_loop_is_not_found_at_every_route(world: World) -> None:
     before = world.call("operator", "GET", f"/loops/{bank}").body
     checked = 0
     for method, path, role in operations():
-        if "{id}" not in path:
+        if not path.startswith("/loops/{id}"):  # /replays/{id} names a replay (test_replay)
             continue
         body = BODIES.get((method, path))
         foreign = world.call("acme_editor", method, path.replace("{id}", bank), body)

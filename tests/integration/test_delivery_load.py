@@ -88,8 +88,8 @@ def healthy_run(project_factory: Callable[..., Project], receiver: Receiver, han
     for p in world.profiles:
         project.produce(project.topics.ref_profiles, p["id"], p)
     project.flush()
-    project.start("worker", "-l", "info")
-    project.start("sender", name="sender")
+    worker = project.start("worker", "-l", "info")
+    sender = project.start("sender", name="sender")
     # warm up: both processes running, assigned and delivering before the clock starts
     for e in (world.event("open") for _ in range(20)):
         project.produce(project.topics.raw["open"], e["profile"], e)
@@ -118,6 +118,9 @@ def healthy_run(project_factory: Callable[..., Project], receiver: Receiver, han
     gaps = [(b - a, a - start) for a, b in zip([start, *times], times)]
     longest, at_s = max(gaps)
     print(f"{tag}: longest gap {longest:.2f} s, {at_s:.2f} s after the first produce")
+    if longest > 3.0:  # say where the time went: the processes' own account of those seconds
+        print(f"{tag}: sender log tail:\n{sender.log()[-4000:]}\nworker log tail:\n"
+              f"{worker.log()[-3000:]}")
     return times[-1] - start, longest
 
 
