@@ -6,6 +6,7 @@ it (read-your-writes). Secrets are shown once (on create and rotate) and masked 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
 import secrets as _secrets
 import time
@@ -108,7 +109,7 @@ class ControlPlane:
         return loop
 
     def list(self, database: str | None = None, collection: str | None = None,
-             event: str | None = None, visible: Callable[[Loop], bool] | None = None) -> list[Loop]:
+             event: str | None = None, visible: Callable[[Loop], bool] | None = None) -> builtins.list[Loop]:
         """Loops of a database and/or collection and/or event type (exact matches), by id;
         with ``visible``, only the loops it accepts (the caller's account's)."""
         out = [loop for loop in self.store.all()
@@ -189,7 +190,7 @@ class ControlPlane:
         rotated = await self.store.put(loop.changed(secrets=secrets))
         return rotated, what_receivers_need(new)
 
-    def public_keys(self, loop_id: str) -> list[dict[str, Any]]:
+    def public_keys(self, loop_id: str) -> builtins.list[dict[str, Any]]:
         """The ``whpk_`` public keys of the loop's unexpired ``v1a`` keys (newest first);
         InputError when the loop signs with shared secrets only."""
         loop = self.get(loop_id)
@@ -251,7 +252,7 @@ class ControlPlane:
                 "webhook_id": webhook_id}
 
     # -- history ---------------------------------------------------------------------------
-    async def attempts(self, loop_id: str, limit: int) -> list[dict[str, Any]]:
+    async def attempts(self, loop_id: str, limit: int) -> builtins.list[dict[str, Any]]:
         self.get(loop_id)
         return await asyncio.get_running_loop().run_in_executor(
             None, lambda: tail(self.kafka, self.topics.attempts,
@@ -269,7 +270,7 @@ class ControlPlane:
         return {**report.as_dict(), "dry_run": dry_run}
 
     async def invalid(self, topic: str | None, reason: str | None,
-                      limit: int) -> list[dict[str, Any]]:
+                      limit: int) -> builtins.list[dict[str, Any]]:
         """The newest fl.invalid records (see :mod:`streams.ops.invalid`)."""
         return await asyncio.get_running_loop().run_in_executor(
             None, lambda: recent_invalid(self.kafka, self.topics, topic, reason, limit))
@@ -283,7 +284,7 @@ class ControlPlane:
         return {**report.as_dict(), "dry_run": dry_run}
 
     async def dead_letters(self, loop_id: str | None, limit: int,
-                           allowed: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
+                           allowed: Callable[[str], bool] | None = None) -> builtins.list[dict[str, Any]]:
         """The newest dead letters of ``loop_id`` (None: every loop ``allowed`` accepts)."""
         def match(d: dict[str, Any]) -> bool:
             found = d.get("loop_id")

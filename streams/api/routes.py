@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, cast
 
 from aiohttp import web
 
@@ -246,7 +246,7 @@ def control_app(control: ControlPlane, directory: Directory, ready: Callable[[],
                                                               dry_run))
 
     app = health_app(ready)
-    app.middlewares.append(authorize(directory, owned_loop))
+    app.middlewares.append(cast(Any, authorize(directory, owned_loop)))
     app.middlewares.append(errors)
     app.add_routes(routes)
     app.add_routes(esp_routes(esp))

@@ -63,10 +63,10 @@ def run_demo(config_path: str, receiver_port: int, rate_per_s: float, manage_bro
                                                     start_new_session=True)))
         while True:
             for name, proc in children:
-                code = proc.poll()
-                if code is not None and not (name == "replay" and code == 0):
-                    print(f"[demo] {name} exited with {code}; stopping", flush=True)
-                    return code or 1
+                exited = proc.poll()
+                if exited is not None and not (name == "replay" and exited == 0):
+                    print(f"[demo] {name} exited with {exited}; stopping", flush=True)
+                    return exited or 1
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\n[demo] stopping...", flush=True)

@@ -17,7 +17,7 @@ from confluent_kafka import Message
 from enrichers.esp import Bounce, Complaint
 from streams.config.settings import KafkaConfig
 from streams.kafka.clients import read_window
-from streams.kafka.records import OutRecord, invalid_headers
+from streams.kafka.records import OutRecord, header_pairs, invalid_headers
 
 __all__ = ["finding_summary", "park", "describe", "recent"]
 
@@ -57,8 +57,8 @@ def park(topic: str, key: bytes | None, value: bytes | None, kind: str,
 def describe(msg: Message) -> dict[str, Any]:
     """One parked record as the API and the CLI show it."""
     headers: dict[str, bytes] = {}
-    for name, raw in list(msg.headers() or []):
-        headers[name] = raw if isinstance(raw, bytes) else (raw or "").encode()
+    for name, raw in header_pairs(msg.headers()):
+        headers[name] = raw
     text = {k: v.decode("utf-8", "replace") for k, v in headers.items()}
     try:
         parsed = orjson.loads(headers.get(PARSED_HEADER, b"{}"))

@@ -6,13 +6,13 @@ A delivery travels ``fl.deliveries`` -> (``fl.deliveries.retry.<tier>``)* -> don
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, Mapping, NamedTuple, TypedDict
 
 import orjson
 
 from streams.errors import InvalidDelivery
 
-__all__ = ["Attempt", "Delivery", "OutRecord", "delivery_key", "invalid_headers", "new_delivery",
+__all__ = ["Attempt", "Delivery", "OutRecord", "header_pairs", "delivery_key", "invalid_headers", "new_delivery",
            "now_ms", "decode", "encode"]
 
 
@@ -89,6 +89,13 @@ def decode(data: bytes | None) -> Delivery:
     if not isinstance(doc, dict) or "delivery_id" not in doc or "loop_id" not in doc:
         raise InvalidDelivery("not a delivery record")
     return doc  # type: ignore[return-value]
+
+
+def header_pairs(headers: Any) -> list[tuple[str, bytes]]:
+    """A record's headers as ``(name, bytes)`` pairs, whatever shape the client gave them in
+    (a list of pairs or a mapping; ``str`` or ``None`` values)."""
+    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return [(str(k), v if isinstance(v, bytes) else str(v or "").encode()) for k, v in items]
 
 
 def invalid_headers(reason: str, topic: str, partition: int, offset: int,

@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from streams.kafka.clients import confluent_config, producer_config, read_window
 from streams.kafka.limits import ORIGINAL_VALUE_BYTES, TRUNCATED
-from streams.kafka.records import now_ms
+from streams.kafka.records import header_pairs, now_ms
 from streams.config.settings import KafkaConfig
 from streams.kafka.topics import Topics
 from streams.errors import NotAcknowledged
@@ -64,7 +64,7 @@ def replayable_topics(topics: Topics) -> frozenset[str]:
 
 def describe(msg: Message) -> dict[str, Any]:
     """One ``fl.invalid`` record as the API shows it."""
-    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (msg.headers() or [])}
+    headers = {k: v.decode("utf-8", "replace") for k, v in header_pairs(msg.headers())}
     value = msg.value()
     text = value.decode("utf-8", "replace") if value is not None else None
     key = msg.key()
