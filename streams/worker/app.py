@@ -24,6 +24,7 @@ from streams.metrics import PipelineMetrics
 from streams.replay.book import ReplayBook
 from streams.replay.operations import Replays
 from streams.worker.ordering import TimestampOrder
+from streams.worker.process import WorkerProcess
 from streams.worker.runtime import WorkerRuntime
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
@@ -65,6 +66,7 @@ def build_app(config: Config) -> faust.App:
         broker_commit_interval=1.0,
         stream_wait_empty=False,
         ConsumerScheduler=TimestampOrder.preferring(topics.raw["profile"], topics.ref_profiles),
+        Worker=WorkerProcess,
         **({"logging_config": dict_config(config.worker.log_level, True)}
            if config.worker.json_logs else {}),
     )
