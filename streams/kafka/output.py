@@ -64,6 +64,7 @@ class Output:
         self._client: Producer | None = None
         self._alone_client: Producer | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._pending = asyncio.Event()  # set while records await acknowledgement
         #: minimal parked copies waiting to be tried again: (due monotonic s, the send)
         self._stuck: list[tuple[float, Callable[[], None]]] = []
         self._refusal_logged_at = -1.0
@@ -116,6 +117,8 @@ class Output:
                 else:
                     producer.produce(topic, value, key, on_delivery=callback)
                 self.unacked += 1
+                if self.unacked == 1:
+                    self._pending.set()
                 return
             except BufferError:  # local queue full: serve callbacks, then try again
                 producer.poll(0.05)
@@ -184,6 +187,9 @@ class Output:
 
     async def _poll_forever(self) -> None:
         while True:
+            if self.unacked <= 0:  # nothing to serve: no wake-ups until a record is sent
+                self._pending.clear()
+                await self._pending.wait()
             served = self.poll()
             await asyncio.sleep(0 if served else 0.002)
 
