@@ -84,6 +84,7 @@ class ProfileBootstrap:
         self._group_id = group_id
         self._read_up_to: dict[int, int] = {}
         self._waiting: dict[int, tuple[float, int | None]] = {}  # partition -> (since, target)
+        self._gating = asyncio.Event()  # set when partitions start waiting
         self._query: Consumer | None = None
 
     def assigned(self, consumer: GatedConsumer, tps: Iterable[TP]) -> None:
@@ -94,6 +95,8 @@ class ProfileBootstrap:
         now = time.monotonic()
         for p in partitions:
             self._waiting[p] = (now, None)
+        if partitions:
+            self._gating.set()
         consumer.gate(tp for tp in assigned if tp.topic in self.raw_topics and tp.partition in partitions)
 
     def read(self, partition: int, offset: int) -> None:
@@ -116,6 +119,9 @@ class ProfileBootstrap:
         partition's commits stuck)."""
         last_check = 0.0
         while True:
+            if not self._waiting:  # nothing gated: no wake-ups until the next assignment
+                self._gating.clear()
+                await self._gating.wait()
             if not settled():
                 await asyncio.sleep(0.05)
                 continue
