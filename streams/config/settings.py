@@ -95,6 +95,10 @@ class WorkerConfig:
     #: a worker that stops heartbeating (killed, host lost) loses its partitions after this
     #: long; they stall until then (Faust's default is 60 s)
     session_timeout_s: float = 15.0
+    #: the worker's consumer starts a fetch round at most this often: fewer, fuller fetches
+    #: at a steady rate; the most an event waits extra before the worker reads it. 0: fetch
+    #: again as soon as the last answer is read (streams/worker/fetching.py)
+    fetch_interval_ms: int = 25
 
     def check(self) -> None:
         if not self.app_id or any(c.isspace() for c in self.app_id):
@@ -108,6 +112,8 @@ class WorkerConfig:
         if not 1 <= self.rocksdb_block_cache_mb <= 4096:
             raise ConfigError("rocksdb_block_cache_mb: must be 1..4096, got "
                               f"{self.rocksdb_block_cache_mb}")
+        if not 0 <= self.fetch_interval_ms <= 1000:
+            raise ConfigError(f"fetch_interval_ms: must be 0..1000, got {self.fetch_interval_ms}")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ def _replay_mark(headers: Any) -> list[tuple[str, bytes]]:
 
 
 def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: WorkerRuntime) -> None:
-    app.transport.Consumer = GatedConsumer  # type: ignore[misc]
+    app.transport.Consumer = GatedConsumer.fetching(  # type: ignore[misc]
+        config.worker.fetch_interval_ms)
     raw = app.topic(*topics.raw.values(), key_serializer="raw", value_serializer="raw")
     snapshots = app.topic(topics.ref_profiles, key_serializer="raw", value_serializer="raw")
     esp_reports = app.topic(topics.esp_reports, key_serializer="raw", value_serializer="raw")

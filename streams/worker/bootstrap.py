@@ -20,6 +20,7 @@ from faust.types import TP
 
 from streams.kafka.clients import confluent_config
 from streams.config.settings import KafkaConfig
+from streams.worker.fetching import PacedConsumerThread
 
 __all__ = ["GatedConsumer", "ProfileBootstrap"]
 
@@ -30,11 +31,23 @@ class GatedConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer, plus partitions held paused until :meth:`ungate`.
 
     Faust resumes every partition after a rebalance; gated ones stay paused through that.
+    Fetch rounds are at least ``fetch_interval_ms`` apart (:mod:`streams.worker.fetching`;
+    set with :meth:`fetching`).
     """
+
+    fetch_interval_ms: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gated: set[TP] = set()
+
+    @classmethod
+    def fetching(cls, interval_ms: int) -> type["GatedConsumer"]:
+        """This class with ``fetch_interval_ms`` (Faust instantiates the class itself)."""
+        return type(cls.__name__, (cls,), {"fetch_interval_ms": interval_ms})
+
+    def _new_consumer_thread(self) -> PacedConsumerThread:
+        return PacedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def gate(self, tps: Iterable[TP]) -> None:
         tps = set(tps)
