@@ -15,11 +15,11 @@ import time
 from typing import Any, Callable, Iterable, Mapping
 
 from confluent_kafka import Consumer, TopicPartition
-from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 
 from streams.kafka.clients import confluent_config
 from streams.config.settings import KafkaConfig
+from streams.worker.draining import DrainingConsumer
 from streams.worker.fetching import PacedConsumerThread
 
 __all__ = ["GatedConsumer", "ProfileBootstrap"]
@@ -27,7 +27,7 @@ __all__ = ["GatedConsumer", "ProfileBootstrap"]
 log = logging.getLogger(__name__)
 
 
-class GatedConsumer(AIOKafkaConsumer):
+class GatedConsumer(DrainingConsumer):
     """Faust's aiokafka consumer, plus partitions held paused until :meth:`ungate`.
 
     Faust resumes every partition after a rebalance; gated ones stay paused through that.
