@@ -8,6 +8,7 @@ indexed by ``(event type, database)``.
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -21,6 +22,7 @@ __all__ = ["DELIVERY_NAMESPACE", "LoopIndex", "delivery_id", "in_scope", "replay
 
 DELIVERY_NAMESPACE: Final = uuid.UUID("d7889a6f-7d5f-4cf7-8ef0-d40c05d47586")
 """uuid5 namespace of delivery ids. Never change it: receivers de-duplicate by these ids."""
+_NAMESPACE_BYTES: Final = DELIVERY_NAMESPACE.bytes
 
 
 class LoopIndex:
@@ -66,8 +68,17 @@ def in_scope(loop: Loop, event_type: str, database: str | None, collection: str 
 
 def delivery_id(event_id: str, loop_id: str) -> str:
     """The delivery id (``webhook-id``) of ``event_id`` to ``loop_id``: a uuid5 string, the same
-    for the same pair on every worker, retry and replay."""
-    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{loop_id}\x00{event_id}"))
+    for the same pair on every worker, retry and replay.
+
+    Equal to ``str(uuid.uuid5(DELIVERY_NAMESPACE, f"{loop_id}\\x00{event_id}"))`` (a test
+    holds it to that), computed without the ``UUID`` object: a third of the cost, once per
+    delivery."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{loop_id}\x00{event_id}".encode(),
+                                    usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def replay_delivery_id(event_id: str, loop_id: str, replay_id: str) -> str:
