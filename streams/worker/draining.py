@@ -12,7 +12,11 @@ back to Faust's ``wait_first`` only when the callback actually has to wait, with
 outcome: it finishes, or it is cancelled when the flow is suspended. This was ~10 % of the
 worker's CPU in a burst.
 
-:class:`DrainingConsumer._drain_messages` is Faust's loop with that one call changed.
+:class:`DrainingConsumer._drain_messages` is Faust's loop with that call changed, and one
+wait: while a stream's buffer is under pressure, Faust leaves that partition out of what the
+next ``getmany`` may return, and ``getmany`` waits up to a second for records of the others.
+When all partitions that have records are held back (a spike), that second was spent idle
+even after the buffer had drained; it now waits ``BUFFERED_WAIT_S`` and asks again.
 """
 from __future__ import annotations
 
@@ -24,7 +28,10 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import Message
 from mode import Service, ServiceT
 
-__all__ = ["DrainingConsumer", "deliver"]
+__all__ = ["BUFFERED_WAIT_S", "DrainingConsumer", "deliver"]
+
+#: how long a fetch waits for records of the other partitions while a stream buffer is full
+BUFFERED_WAIT_S = 0.01
 
 Step = Coroutine[Any, Any, Any]
 
@@ -94,7 +101,10 @@ class DrainingConsumer(AIOKafkaConsumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(flag_consumer_fetching)
-                ait = getmany(timeout=1.0)
+                # (changed) while a stream buffer is full, its partitions are left out of the
+                # fetch; wait for the others only briefly, so they are fetched again as soon as
+                # the buffer drains instead of after a second
+                ait = getmany(timeout=BUFFERED_WAIT_S if self._buffered_partitions else 1.0)
 
                 # Sleeping because sometimes getmany is called in a loop
                 # never releasing to the event loop

@@ -1,4 +1,4 @@
-"""How often the worker's consumer fetches: at most one fetch round per ``interval_ms``.
+"""How the worker's consumer fetches: paced rounds, and big fetches handed over in parts.
 
 One worker consumes every partition of the eight raw topics plus the snapshot and ESP topics:
 80 partitions with the default 8. aiokafka (under Faust) sends one fetch request per broker
@@ -18,13 +18,25 @@ takes longer than the interval to process and nothing changes. The broker-side a
 (``fetch_min_bytes`` with a short ``fetch_max_wait_ms``) was measured too: as cheap at a
 trickle, but it keeps fetching every ``fetch_max_wait_ms`` when nothing arrives (0.03 cores
 more in an idle worker, and as much in the broker).
+
+Big fetches are handed over in parts. At the start of a spike one fetch brings up to 1 MiB of
+every partition; Faust's ``getmany`` took all of it at once, and aiokafka decoded every record
+of it on the consumer thread (tens of thousands) before the first one reached an agent: the
+~1 s at the start of a spike in which nothing was enriched (docs/benchmarks.md). When more than
+``drain_bytes`` of fetched data wait, :meth:`PacedFetcher.fetched_records` hands over only some
+*partition numbers*: every topic's partition ``p`` together, so the records of one profile
+(its edits, opens, snapshots share ``p``) still come in one part and Faust's timestamp merge
+(:mod:`streams.worker.ordering`) orders them as before; other partition numbers follow on
+the next calls, before anything is fetched again for them.
 """
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from collections import defaultdict
+from typing import Any, Iterable
 
-from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.consumer.fetcher import FetchResult, Fetcher
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 __all__ = ["PacedConsumerThread", "PacedFetcher"]
@@ -39,13 +51,19 @@ class PacedFetcher(Fetcher):  # type: ignore[misc]
 
     interval_s: float
     next_round_at: float
+    #: hand over at most about this much fetched data (compressed bytes) per call; 0: all
+    drain_bytes: int
+    _next_group: int
 
     @classmethod
-    def pace(cls, fetcher: Fetcher, interval_s: float) -> "PacedFetcher":
+    def pace(cls, fetcher: Fetcher, interval_s: float,
+             drain_bytes: int = 256 * 1024) -> "PacedFetcher":
         fetcher.__class__ = cls
         paced: PacedFetcher = fetcher
         paced.interval_s = interval_s
         paced.next_round_at = 0.0
+        paced.drain_bytes = drain_bytes
+        paced._next_group = 0
         return paced
 
     def _get_actions_per_node(self, assignment: Any) -> Any:
@@ -60,6 +78,55 @@ class PacedFetcher(Fetcher):  # type: ignore[misc]
         if actions[0]:  # fetch requests go out this turn
             self.next_round_at = now + self.interval_s
         return actions
+
+    async def fetched_records(self, partitions: Any, timeout: float = 0,
+                              max_records: int | None = None) -> Any:
+        """aiokafka's, but only the partition numbers :meth:`part` chooses when much is
+        waiting (see the module docstring); all that is ready otherwise. Waits up to
+        ``timeout`` seconds for a fetch to bring something, as aiokafka's does."""
+        while True:
+            started = time.monotonic()
+            part = self.part(partitions)
+            drained = await super().fetched_records(part or partitions, 0, max_records)
+            if not drained and part:  # that part was not returnable (paused, moved)
+                drained = await super().fetched_records(partitions, 0, max_records)
+            if drained or not timeout:
+                return drained
+            waiter = self._create_fetch_waiter()
+            done, _ = await asyncio.wait([waiter], timeout=timeout)
+            if not done or self._closed:
+                waiter.cancel()
+                return {}
+            waiter.result()  # raises what the fetch routine failed with (authorization)
+            timeout = max(0.0, timeout - (time.monotonic() - started))
+
+    def part(self, partitions: Iterable[Any] | None) -> set[Any] | None:
+        """The topic partitions of whole partition numbers holding about ``drain_bytes`` of the
+        fetched data waiting in ``partitions`` (at least one number), taking the numbers in
+        turn; None when less than that waits, or when an error waits (aiokafka raises it)."""
+        if not self.drain_bytes:
+            return None
+        wanted = set(partitions) if partitions else None
+        sizes: dict[int, int] = defaultdict(int)
+        for tp, ready in self._records.items():
+            if wanted is not None and tp not in wanted:
+                continue
+            if type(ready) is not FetchResult:
+                return None
+            if ready.has_more():
+                sizes[tp.partition] += ready._partition_records._records.size_in_bytes()
+        if sum(sizes.values()) <= self.drain_bytes:
+            return None
+        numbers = sorted(sizes, key=lambda p: (p < self._next_group, p))
+        chosen, total = set(), 0
+        for p in numbers:
+            chosen.add(p)
+            total += sizes[p]
+            if total >= self.drain_bytes:
+                break
+        self._next_group = p + 1
+        return {tp for tp in (wanted if wanted is not None else self._records)
+                if tp.partition in chosen}
 
 
 class PacedConsumerThread(AIOKafkaConsumerThread):

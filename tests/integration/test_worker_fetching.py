@@ -85,3 +85,41 @@ async def test_a_trickle_is_read_in_paced_rounds(kafka_bootstrap: str) -> None:
                 future.result(30)
             except Exception:
                 pass
+
+
+async def test_a_big_fetch_is_handed_over_by_whole_partition_numbers(
+        kafka_bootstrap: str) -> None:
+    opens, edits = (f"fetching-{name}-{uuid.uuid4().hex[:8]}" for name in ("opens", "edits"))
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for future in admin.create_topics([NewTopic(t, 8, 1) for t in (opens, edits)]).values():
+        future.result(30)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
+    for i in range(4000):  # ~1.2 MB over both topics and all partitions, waiting in Kafka
+        producer.produce(opens if i % 3 else edits, b"x" * 300, str(i).encode(), partition=i % 8)
+    assert producer.flush(30) == 0
+    consumer = AIOKafkaConsumer(opens, edits, bootstrap_servers=kafka_bootstrap,
+                                group_id=f"g-{opens}", auto_offset_reset="earliest")
+    try:
+        await consumer.start()
+        PacedFetcher.pace(consumer._fetcher, 0.0, drain_bytes=256 * 1024)
+        parts: list[dict[Any, list[Any]]] = []
+        received, deadline = 0, time.monotonic() + 60
+        while received < 4000:
+            assert time.monotonic() < deadline, f"{received} of 4000 records read within 60 s"
+            part = await consumer.getmany(timeout_ms=1000)
+            if part:
+                parts.append(part)
+                received += sum(map(len, part.values()))
+        assert received == 4000
+        assert len(parts) > 1  # not all at once
+        for part in parts:  # each partition number with both its topics, when both had some
+            numbers = {tp.partition for tp in part}
+            assert {(tp.topic, tp.partition) for tp in part} == \
+                {(t, p) for t in (opens, edits) for p in numbers}, sorted(part)
+    finally:
+        await consumer.stop()
+        for future in admin.delete_topics([opens, edits]).values():
+            try:
+                future.result(30)
+            except Exception:
+                pass

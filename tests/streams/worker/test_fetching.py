@@ -1,5 +1,6 @@
-"""The worker's consumer starts fetch rounds at most once per interval (aiokafka's own round
-planning is scripted here; tests/integration/test_worker_fetching.py runs the real one)."""
+"""The worker's consumer starts fetch rounds at most once per interval and hands big fetches
+over by whole partition numbers (aiokafka's own round planning is scripted here;
+tests/integration/test_worker_fetching.py runs the real one)."""
 from __future__ import annotations
 
 import time
@@ -7,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.consumer.fetcher import FetchError, FetchResult, Fetcher
+from faust.types import TP
 
 from streams.config.loading import parse_config
 from streams.worker.app import build_app
@@ -57,3 +59,49 @@ def test_the_worker_consumer_fetches_at_the_configured_interval(tmp_path: Path) 
     consumer_class = app.transport.Consumer
     assert issubclass(consumer_class, GatedConsumer)
     assert consumer_class.fetch_interval_ms == 40
+
+
+class Waiting:
+    """What ``part`` reads of aiokafka's fetched-but-not-returned data of one partition."""
+
+    def __init__(self, size: int) -> None:
+        self._records = self
+        self.size = size
+
+    def size_in_bytes(self) -> int:
+        return self.size
+
+
+def fetcher_holding(sizes: dict[TP, int], drain_bytes: int = 256) -> PacedFetcher:
+    fetcher = PacedFetcher.pace(object.__new__(Fetcher), 0.0, drain_bytes)
+    fetcher._records = {tp: FetchResult(tp, assignment=None, partition_records=Waiting(size),
+                                        backoff=0) for tp, size in sizes.items()}
+    return fetcher
+
+
+OPENS, EDITS = "fl.raw.opens", "fl.raw.profile-edits"
+
+
+def test_little_waiting_is_handed_over_at_once() -> None:
+    fetcher = fetcher_holding({TP(OPENS, 0): 100, TP(EDITS, 1): 100})
+    assert fetcher.part(None) is None
+
+
+def test_much_waiting_is_handed_over_by_whole_partition_numbers_in_turn() -> None:
+    fetcher = fetcher_holding({TP(OPENS, 0): 200, TP(EDITS, 0): 100, TP(OPENS, 1): 300,
+                               TP(OPENS, 2): 50, TP(EDITS, 2): 10})
+    assert fetcher.part(None) == {TP(OPENS, 0), TP(EDITS, 0)}  # edits come with their opens
+    assert fetcher.part(None) == {TP(OPENS, 1)}
+    assert fetcher.part(None) == {TP(OPENS, 2), TP(EDITS, 2), TP(OPENS, 0), TP(EDITS, 0)}
+
+
+def test_only_the_partitions_asked_for_are_handed_over() -> None:
+    fetcher = fetcher_holding({TP(OPENS, 0): 200, TP(EDITS, 0): 100, TP(OPENS, 1): 300})
+    assert fetcher.part({TP(OPENS, 0), TP(OPENS, 1)}) == {TP(OPENS, 0), TP(OPENS, 1)}
+    assert fetcher.part({TP(OPENS, 1)}) == {TP(OPENS, 1)}
+
+
+def test_a_waiting_error_goes_through_aiokafka_unchanged() -> None:
+    fetcher = fetcher_holding({TP(OPENS, 0): 1000})
+    fetcher._records[TP(OPENS, 1)] = FetchError(error=RuntimeError("x"), backoff=0)
+    assert fetcher.part(None) is None
