@@ -44,6 +44,19 @@ log = logging.getLogger(__name__)
 PROFILE_EDITS = frozenset({"create", "update", "delete"})
 
 
+class _Children(dict[str, Any]):
+    """A labelled metric's children by label value, each looked up in the metric once
+    (``labels()`` builds a key and takes a lock on every call; these run per event)."""
+
+    def __init__(self, metric: Any) -> None:
+        super().__init__()
+        self.metric = metric
+
+    def __missing__(self, value: str) -> Any:
+        child = self[value] = self.metric.labels(value)
+        return child
+
+
 class TagLookup(Protocol):
     """What :func:`enriched` needs of the tag view: the ``tags.json`` record of a mailing."""
 
@@ -109,6 +122,11 @@ class Enricher:
         self.raw_events = RawEvents(topics, self.sizes.raw_event)
         self._index = LoopIndex([])
         self._index_version = -1
+        self._events_in = _Children(metrics.events_in)
+        self._routed = _Children(metrics.routed)
+        self._unrouted = _Children(metrics.unrouted)
+        self._profile_missing = _Children(metrics.profile_missing)
+        self._profile_writes = _Children(metrics.profile_writes)
 
     def index(self) -> LoopIndex:
         if self.loops.version != self._index_version:
@@ -122,7 +140,7 @@ class Enricher:
                soft_bounces: MutableMapping[bytes, bytes] | None = None) -> list[OutRecord]:
         """Process one record; return what to produce. Never raises for bad input.
         ``soft_bounces`` is the soft-bounce counter table (:mod:`streams.esp.softbounces`)."""
-        self.metrics.events_in.labels(topic).inc()
+        self._events_in[topic].inc()
         try:
             if topic == self.topics.ref_profiles:
                 self._apply_snapshot(key, value, profiles)
@@ -144,7 +162,7 @@ class Enricher:
                                 None)
         if value is None:
             profiles.pop(key, None)
-            self.metrics.profile_writes.labels("ref-tombstone").inc()
+            self._profile_writes["ref-tombstone"].inc()
             return
         self.sizes.snapshot(value)
         snapshot = parse_profile(value, max_bytes=len(value))
@@ -152,7 +170,7 @@ class Enricher:
             raise InvalidRecord(f"field 'id': {snapshot['id']!r} differs from the record key "
                                 f"{key.decode('utf-8', 'replace')!r}", "id")
         profiles[key] = value
-        self.metrics.profile_writes.labels("ref").inc()
+        self._profile_writes["ref"].inc()
 
     def _handle_event(self, topic: str, timestamp_ms: int, key: bytes | None,
                       value: bytes | None, profiles: MutableMapping[bytes, bytes],
@@ -175,22 +193,34 @@ class Enricher:
                     edited = orjson.dumps(after)
                     self.sizes.edited_profile(edited, etype)
                     profiles[pkey] = edited
-                self.metrics.profile_writes.labels("edit").inc()
+                self._profile_writes["edit"].inc()
             elif profile is None:
-                self.metrics.profile_missing.labels(etype).inc()
+                self._profile_missing[etype].inc()
         out: list[OutRecord] = []
         if etype == "bounce" and self.soft_bounces is not None and soft_bounces is not None:
             out += self.soft_bounces.count(event, soft_bounces)
         payload = enriched(event, profile, self.tags)
         routes = route(event, payload, self.index())
         if not routes:
-            self.metrics.unrouted.labels(etype).inc()
+            self._unrouted[etype].inc()
             return out
-        self.metrics.routed.labels(etype).inc(len(routes))
+        self._routed[etype].inc(len(routes))
+        # loops with the same field selection get the same payload: serialise it once
+        shared: dict[tuple[str, ...] | None, orjson.Fragment] | None = \
+            {} if len(routes) > 1 else None
         for loop, loop_payload in routes:
             delivery = new_delivery(delivery_id(event["id"], loop.id), loop.id, event,
                                     loop_payload, timestamp_ms)
-            record = self.sizes.delivery(delivery, encode(delivery))
+            if shared is None:
+                data = encode(delivery)
+            else:
+                fields = loop_payload.get("fields")
+                selection = tuple(fields) if isinstance(fields, dict) else None
+                body = shared.get(selection)
+                if body is None:
+                    body = shared[selection] = orjson.Fragment(orjson.dumps(loop_payload))
+                data = encode({**delivery, "payload": body})  # type: ignore[typeddict-item]
+            record = self.sizes.delivery(delivery, data)
             out.append(OutRecord(self.topics.deliveries, delivery_key(delivery), record))
         return out
 

@@ -161,3 +161,22 @@ def test_soft_bounces_are_counted_in_the_enrich_stage_even_when_unrouted(world: 
     [action] = out
     assert action.topic == topics.profile_actions
     assert orjson.loads(action.value)["reason"] == "soft-bounce-limit"
+
+
+def test_loops_sharing_a_field_selection_share_one_encoding_and_get_the_same_payload(
+        setup: Any, world: DemoWorld) -> None:
+    enricher, loops, table = setup
+    loops.put("all-1", loop_def("all-1", ["open"]))
+    loops.put("some", loop_def("some", ["open"], fields=["firstname"]))
+    loops.put("all-2", loop_def("all-2", ["open"]))
+    event = world.event("open")
+    alone = handle(enricher, table, event)  # three deliveries, payloads serialised twice
+    by_loop = {orjson.loads(r.value)["loop_id"]: orjson.loads(r.value)["payload"] for r in alone}
+    assert by_loop["all-1"] == by_loop["all-2"]
+    assert set(by_loop["all-1"]["fields"]) > {"firstname"}
+    assert by_loop["some"]["fields"] == {"firstname": by_loop["all-1"]["fields"]["firstname"]}
+    assert {k: v for k, v in by_loop["some"].items() if k != "fields"} == \
+        {k: v for k, v in by_loop["all-1"].items() if k != "fields"}
+    loops.put("some", loop_def("some", ["click"]))  # now only the two full ones
+    one = {orjson.loads(r.value)["loop_id"]: r.value for r in handle(enricher, table, event)}
+    assert orjson.loads(one["all-1"])["payload"] == by_loop["all-1"]
