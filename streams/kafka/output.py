@@ -42,6 +42,9 @@ Done = Callable[[], None]
 _BATCHED, _ALONE, _PARKED, _MINIMAL = range(4)
 #: a minimal parked copy refused by Kafka is tried again after this long
 STUCK_RETRY_S = 5.0
+#: the longest the poller sleeps while records are pending and none completed (a completion
+#: only advances commits and frees memory; it never delays a record)
+POLL_MAX_WAIT_S = 0.008
 
 
 class Output:
@@ -186,12 +189,16 @@ class Output:
             self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
     async def _poll_forever(self) -> None:
+        wait_s = 0.0
         while True:
             if self.unacked <= 0:  # nothing to serve: no wake-ups until a record is sent
                 self._pending.clear()
                 await self._pending.wait()
-            served = self.poll()
-            await asyncio.sleep(0 if served else 0.002)
+            if self.poll():
+                wait_s = 0.0
+            else:  # acks come a linger and a round trip after a send: back off to 8 ms
+                wait_s = min(POLL_MAX_WAIT_S, wait_s * 2 or 0.002)
+            await asyncio.sleep(wait_s)
 
     async def flush(self, timeout_s: float = 30.0) -> int:
         """Wait until every queued record is acknowledged; returns how many remain."""
