@@ -95,10 +95,11 @@ class WorkerConfig:
     #: a worker that stops heartbeating (killed, host lost) loses its partitions after this
     #: long; they stall until then (Faust's default is 60 s)
     session_timeout_s: float = 15.0
-    #: the worker's consumer starts a fetch round at most this often: fewer, fuller fetches
-    #: at a steady rate; the most an event waits extra before the worker reads it. 0: fetch
-    #: again as soon as the last answer is read (streams/worker/fetching.py)
-    fetch_interval_ms: int = 25
+    #: the longest the worker's consumer waits between fetch rounds (when events trickle;
+    #: shorter as the rate rises): fewer, fuller fetches at a steady rate, and the most an
+    #: event waits extra before the worker reads it. 0: fetch again as soon as the last answer
+    #: is read (streams/worker/fetching.py)
+    fetch_interval_ms: int = 100
 
     def check(self) -> None:
         if not self.app_id or any(c.isspace() for c in self.app_id):

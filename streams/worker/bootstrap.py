@@ -31,7 +31,7 @@ class GatedConsumer(DrainingConsumer):
     """Faust's aiokafka consumer, plus partitions held paused until :meth:`ungate`.
 
     Faust resumes every partition after a rebalance; gated ones stay paused through that.
-    Fetch rounds are at least ``fetch_interval_ms`` apart (:mod:`streams.worker.fetching`;
+    Fetch rounds are paced, at most ``fetch_interval_ms`` apart (:mod:`streams.worker.fetching`;
     set with :meth:`fetching`).
     """
 

@@ -10,14 +10,18 @@ back with one or two records, a few hundred times a second, and the worker and t
 most of their CPU on the empty partitions of those fetches (2,600 and 1,400 µs per event,
 against ~270 and ~180 in a burst).
 
-:class:`PacedFetcher` starts the next fetch round no sooner than ``interval_ms`` after the
+:class:`PacedFetcher` starts the next fetch round no sooner than an interval after the
 previous one was sent. A fetch still returns as soon as data is there (a long poll while idle,
 up to Faust's 1.5 s), so an event arriving while the worker waits is read at once, and one
-arriving just after a fetch waits at most ``interval_ms`` for the next. In a burst a round
-takes longer than the interval to process and nothing changes. The broker-side alternative
-(``fetch_min_bytes`` with a short ``fetch_max_wait_ms``) was measured too: as cheap at a
-trickle, but it keeps fetching every ``fetch_max_wait_ms`` when nothing arrives (0.03 cores
-more in an idle worker, and as much in the broker).
+arriving just after a fetch waits at most the interval for the next. The interval follows the
+rate: a round costs the worker ~3 ms however few records it brings, an event ~150 µs, so
+rounds are spaced to bring about ``round_events`` (24) records each, which keeps the per-round
+share of an event's cost below its own; at most ``interval_s`` (``worker.fetch_interval_ms``,
+100 ms) when events trickle, down to ``min_interval_s`` (5 ms) at high rates, where a round
+takes longer than that to process anyway. At 300 events/s that is ~80 ms; at 1,000/s ~24 ms.
+The broker-side alternative (``fetch_min_bytes`` with a short ``fetch_max_wait_ms``) was
+measured too: as cheap at a steady rate, but it keeps fetching every ``fetch_max_wait_ms`` when
+nothing arrives (0.03 cores more in an idle worker, and as much in the broker).
 
 Big fetches are handed over in parts. At the start of a spike one fetch brings up to 1 MiB of
 every partition; Faust's ``getmany`` took all of it at once, and aiokafka decoded every record
@@ -43,14 +47,21 @@ __all__ = ["PacedConsumerThread", "PacedFetcher"]
 
 
 class PacedFetcher(Fetcher):  # type: ignore[misc]
-    """aiokafka's fetcher, with fetch rounds at least ``interval_s`` apart.
+    """aiokafka's fetcher, with fetch rounds spaced by the rate (see the module docstring).
 
     Installed on a running fetcher by :meth:`pace` (aiokafka builds its ``Fetcher`` inside
     ``AIOKafkaConsumer.start()``; its fetch routine looks the round's method up on every turn).
     """
 
+    #: the longest interval between rounds (a trickle), and the shortest (high rates)
     interval_s: float
+    min_interval_s = 0.005
+    #: records a round should bring at the current rate
+    round_events = 24
     next_round_at: float
+    _round_at: float
+    _handed: int
+    _rate: float
     #: hand over at most about this much fetched data (compressed bytes) per call; 0: all
     drain_bytes: int
     _next_group: int
@@ -61,7 +72,9 @@ class PacedFetcher(Fetcher):  # type: ignore[misc]
         fetcher.__class__ = cls
         paced: PacedFetcher = fetcher
         paced.interval_s = interval_s
-        paced.next_round_at = 0.0
+        paced.next_round_at = paced._round_at = 0.0
+        paced._handed = 0
+        paced._rate = 0.0
         paced.drain_bytes = drain_bytes
         paced._next_group = 0
         return paced
@@ -76,8 +89,20 @@ class PacedFetcher(Fetcher):  # type: ignore[misc]
             return [], {}, self.next_round_at - now, False, []
         actions = super()._get_actions_per_node(assignment)
         if actions[0]:  # fetch requests go out this turn
-            self.next_round_at = now + self.interval_s
+            self.next_round_at = now + self.interval(now)
         return actions
+
+    def interval(self, now: float) -> float:
+        """The wait before the round after this one, from the records handed over since the
+        last round (the arrival rate while the worker keeps up), smoothed over rounds."""
+        elapsed = now - self._round_at
+        if elapsed > 0:
+            rate = self._handed / elapsed
+            self._rate = rate if elapsed >= 1.0 else (self._rate + rate) / 2
+        self._round_at, self._handed = now, 0
+        if self._rate <= 0:
+            return self.interval_s
+        return min(self.interval_s, max(self.min_interval_s, self.round_events / self._rate))
 
     async def fetched_records(self, partitions: Any, timeout: float = 0,
                               max_records: int | None = None) -> Any:
@@ -91,6 +116,7 @@ class PacedFetcher(Fetcher):  # type: ignore[misc]
             if not drained and part:  # that part was not returnable (paused, moved)
                 drained = await super().fetched_records(partitions, 0, max_records)
             if drained or not timeout:
+                self._handed += sum(map(len, drained.values()))
                 return drained
             waiter = self._create_fetch_waiter()
             done, _ = await asyncio.wait([waiter], timeout=timeout)
@@ -131,7 +157,7 @@ class PacedFetcher(Fetcher):  # type: ignore[misc]
 
 class PacedConsumerThread(AIOKafkaConsumerThread):
     """Faust's aiokafka consumer thread whose fetcher is a :class:`PacedFetcher` with the
-    interval ``consumer.fetch_interval_ms`` (None or 0: aiokafka's own behaviour)."""
+    longest interval ``consumer.fetch_interval_ms`` (None or 0: aiokafka's own behaviour)."""
 
     async def on_start(self) -> None:
         await super().on_start()

@@ -23,6 +23,7 @@ INTERVAL_S = 0.1
 
 class CountingFetcher(PacedFetcher):
     rounds = 0
+    round_events = 10**9  # a fixed interval: the longest (the spacing by rate is unit-tested)
 
     def _get_actions_per_node(self, assignment: Any) -> Any:
         actions = super()._get_actions_per_node(assignment)

@@ -105,3 +105,15 @@ def test_a_waiting_error_goes_through_aiokafka_unchanged() -> None:
     fetcher = fetcher_holding({TP(OPENS, 0): 1000})
     fetcher._records[TP(OPENS, 1)] = FetchError(error=RuntimeError("x"), backoff=0)
     assert fetcher.part(None) is None
+
+
+def test_rounds_are_spaced_to_bring_about_round_events_each(planned: list[float]) -> None:
+    fetcher = PacedFetcher.pace(object.__new__(Fetcher), 0.1)
+    assert fetcher.interval(100.0) == 0.1  # nothing known yet: the longest
+    fetcher._handed = 60  # 60 records in 0.1 s: 600/s
+    assert fetcher.interval(100.1) == pytest.approx(24 / 300)  # smoothed from 0 towards 600/s
+    fetcher._handed = 60
+    assert fetcher.interval(100.2) == pytest.approx(24 / 450)
+    fetcher._handed = 100_000  # a spike: the shortest
+    assert fetcher.interval(100.3) == fetcher.min_interval_s
+    assert fetcher.interval(102.0) == 0.1  # then quiet for over a second: the longest again
