@@ -99,7 +99,7 @@ class WorkerConfig:
     #: shorter as the rate rises): fewer, fuller fetches at a steady rate, and the most an
     #: event waits extra before the worker reads it. 0: fetch again as soon as the last answer
     #: is read (streams/worker/fetching.py)
-    fetch_interval_ms: int = 100
+    fetch_interval_ms: int = 50
 
     def check(self) -> None:
         if not self.app_id or any(c.isspace() for c in self.app_id):
