@@ -59,7 +59,8 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
         send = runtime.output.send
         invalid = topics.invalid
         acks = InOrderAcks()
-        async for event in stream.noack().events():
+        # StreamT's stub lacks noack(); every stream an agent gets is a faust.Stream
+        async for event in cast("faust.Stream[bytes]", stream).noack().events():
             m = event.message
             records = handle(m.topic, m.partition, m.offset, int(m.timestamp * 1000),
                              m.key, m.value, profiles, soft_bounces)
@@ -84,18 +85,20 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
     async def parse_esp_reports(stream: faust.StreamT[bytes]) -> None:
         await consume(stream, esp=True)
 
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        bootstrap.assigned(cast(GatedConsumer, app.consumer), assigned)
+    async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Faust sends on_partitions_assigned(assigned) positionally, after the app as sender
+        bootstrap.assigned(cast(GatedConsumer, app.consumer), args[0])
 
-    @app.task
+    app.on_partitions_assigned.connect(on_assigned)
+
     async def open_bootstrapped_partitions() -> None:
         # app.rebalancing ends after Faust's post-rebalance seek to committed offsets
         await bootstrap.run(cast(GatedConsumer, app.consumer), settled=lambda: not app.rebalancing)
 
+    app.task(open_bootstrapped_partitions)
+
     sources = {*topics.raw.values(), topics.ref_profiles}
 
-    @app.timer(5.0)
     async def report_lag() -> None:
         """fl_consumer_lag for the owned source partitions: end offset - committed offset."""
         monitor = app.monitor
@@ -106,3 +109,5 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
                 if end is not None:
                     lag = max(0, end - (done if done is not None else 0))
                     runtime.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+
+    app.timer(5.0)(report_lag)

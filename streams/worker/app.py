@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -38,6 +39,9 @@ def build_app(config: Config) -> faust.App:
     store = "rocksdb://" if config.worker.store == "rocksdb" else "memory://"
     datadir = Path(config.worker.data_dir).resolve()
     datadir.parent.mkdir(parents=True, exist_ok=True)
+    extra: dict[str, Any] = (
+        {"logging_config": dict_config(config.worker.log_level, True)}
+        if config.worker.json_logs else {})
     app = faust.App(
         config.worker.app_id,
         **faust_broker_settings(config.kafka),
@@ -67,13 +71,11 @@ def build_app(config: Config) -> faust.App:
         stream_wait_empty=False,
         ConsumerScheduler=TimestampOrder.preferring(topics.raw["profile"], topics.ref_profiles),
         Worker=WorkerProcess,
-        **({"logging_config": dict_config(config.worker.log_level, True)}
-           if config.worker.json_logs else {}),
+        **extra,
     )
     runtime = WorkerRuntime(config, topics, PipelineMetrics.shared())
     attach_agents(app, config, topics, runtime)
 
-    @app.task
     async def http_server() -> None:
         client = HttpClient(SsrfPolicy(config.security.allow_networks))
         await client.start()
@@ -104,4 +106,5 @@ def build_app(config: Config) -> faust.App:
             await client.close()
             await runtime.stop()  # flush what the agents produced before Faust exits
 
+    app.task(http_server)
     return app
