@@ -202,6 +202,10 @@ def test_an_oversize_payload_is_delivered_without_its_largest_fields_and_batches
         assert len(orjson.dumps(payload)) <= 60_000
     bodies = [c.body for c in receiver.calls_to("/many")]
     assert all(len(b) <= 80_000 for b in bodies) and len(bodies) >= 3
+    # each item of a json-batch body carries its own webhook_id: the delivery's, distinct
+    items = [item for b in bodies for item in orjson.loads(b)]
+    ids = {item["event_id"]: item["webhook_id"] for item in items}
+    assert all(isinstance(i, str) and i for i in ids.values()) and len(set(ids.values())) == len(ids)
 
 
 def test_a_delivery_the_broker_refuses_is_parked_not_produced_forever(

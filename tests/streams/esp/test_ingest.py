@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from streams.esp.ingest import check_report, read_messages, reporting_domain
 
@@ -54,3 +57,35 @@ def test_the_headers_command(tmp_path: Path) -> None:
                              timeout=120)
     assert refused.returncode != 0 and "esp.ref_secret is not configured" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+async def test_an_oversize_report_is_refused_with_413_naming_the_limit(tmp_path: Path) -> None:
+    """README "Size limits": esp_report_bytes is refused by the API (413) and the CLI, with
+    the limit named; nothing reaches Kafka (no broker here: nothing may be produced)."""
+    from streams.config.settings import KafkaConfig
+    from streams.esp.ingest import ReportRefused, api_ingest, publish_reports
+
+    raw = (CORPUS / "qmail/user-unknown.eml").read_bytes()
+    sent: list[bytes] = []
+
+    class Output:
+        def send(self, topic: str, key: bytes, value: bytes, on_done: Any) -> None:
+            sent.append(value)
+            on_done()
+
+    ingest = api_ingest(Output(), "fl.esp.reports", len(raw) - 1)  # type: ignore[arg-type]
+    with pytest.raises(ReportRefused) as refused:
+        await ingest(raw)
+    assert refused.value.status == 413 and "limits.esp_report_bytes" in refused.value.problem
+    with pytest.raises(ReportRefused) as junk:
+        await ingest(b"not a report")
+    assert junk.value.status == 400
+    assert sent == []
+    assert (await api_ingest(Output(), "t", len(raw))(raw))["bytes"] == len(raw)  # type: ignore[arg-type]
+    assert sent == [raw]
+
+    (tmp_path / "big.eml").write_bytes(raw)
+    report = publish_reports(KafkaConfig(bootstrap_servers="127.0.0.1:1"), "fl.esp.reports",
+                             [str(tmp_path)], len(raw) - 1)
+    assert (report.sent, report.refused) == (0, 1)
+    assert report.errors[0].startswith("big.eml: ") and "limits.esp_report_bytes" in report.errors[0]

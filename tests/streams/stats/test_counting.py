@@ -67,3 +67,19 @@ def test_latency_buckets_are_at_most_ten_percent_high() -> None:
         assert ms <= upper <= ms * 1.1 + 1e-9
     assert percentile({}, 0.5) is None
     assert row_of({"in": 3}, "1m")["in"] == 3
+
+
+def test_a_redriven_or_replayed_delivery_counts_again() -> None:
+    """README "Statistics": the same delivery put back on fl.deliveries (re-drive) is routed
+    again, and its second successful attempt (re-drive or replay) is delivered again: no
+    de-duplication by delivery id."""
+    tally = Tally()
+    delivery = {"delivery_id": "d1", "loop_id": "L", "event_type": "open",
+                "payload": {"database": "db", "collection": "c"}}
+    attempt = {"delivery_id": "d1", "loop_id": "L", "event_type": "open",
+               "outcome": "delivered", "database": "db", "at_ms": T0 + 1000}
+    for offset_ms in (1000, 2000):
+        tally.delivery(T0 + offset_ms, orjson.dumps(delivery), "routed")
+        tally.attempt(T0 + offset_ms, orjson.dumps(attempt))
+    row = view_of(tally).series("1m", [("loop", "L")], 1, now_ms=T0)[0]
+    assert (row["routed"], row["delivered"]) == (2, 2)
