@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 import orjson
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from streams.kafka.clients import producer_config
 from streams.config.settings import Config, KafkaConfig
@@ -12,7 +12,7 @@ from streams.kafka.topics import Topics
 from streams.demo.events import DemoWorld, complaint_report, topic_key
 from streams.errors import NotAcknowledged
 
-__all__ = ["produce_demo", "replay_demo_start"]
+__all__ = ["produce_demo", "replay_demo_start", "wait_for_first_event"]
 
 
 #: one spam complaint (an ARF report on fl.esp.reports) per this many events, the first
@@ -65,19 +65,38 @@ def _flush(producer: Producer, timeout_s: float = 10.0) -> None:
                               f"{timeout_s:g}s")
 
 
+def wait_for_first_event(kafka: KafkaConfig, raw: list[str], poll_s: float = 0.5,
+                         errors_for_s: float = 60.0) -> None:
+    """Return once ``raw`` holds a record written after this call began. A Kafka error (e.g.
+    ``NOT_LEADER_FOR_PARTITION`` while the demo's new topics elect their leaders; librdkafka
+    does not mark it retriable on this call) is another reason to look again, not to stop the
+    demo, unless it is fatal or errors alone came back for ``errors_for_s`` seconds."""
+    from streams.kafka.window import plan_window
+
+    started_ms = int(time.time() * 1000)
+    failing_since: float | None = None
+    while True:
+        try:
+            if plan_window(kafka, raw, started_ms, int(time.time() * 1000) + 1).records:
+                return
+            failing_since = None
+        except KafkaException as exc:
+            failing_since = failing_since or time.monotonic()
+            fatal = bool(exc.args) and exc.args[0].fatal()
+            if fatal or time.monotonic() - failing_since >= errors_for_s:
+                raise
+        time.sleep(poll_s)
+
+
 def replay_demo_start(config: Config, after_s: float, window_s: float, loop_id: str) -> None:
     """Wait for the demo's first event, then ``after_s`` more, and replay the ``window_s``
     seconds from that first event to ``loop_id`` (what ``make run`` shows after ~30 s)."""
     import click
 
     from streams.cli.replays import with_replays
-    from streams.kafka.window import plan_window
 
     topics = Topics.for_config(config)
-    raw = [topics.raw["open"], topics.raw["click"]]
-    started_ms = int(time.time() * 1000)
-    while plan_window(config.kafka, raw, started_ms, int(time.time() * 1000) + 1).records == 0:
-        time.sleep(0.5)
+    wait_for_first_event(config.kafka, [topics.raw["open"], topics.raw["click"]])
     first_ms = int(time.time() * 1000) - 1000
     time.sleep(max(0.0, first_ms / 1000 + after_s - time.time()))
     body = {"loop": loop_id, "since": first_ms, "until": first_ms + int(window_s * 1000)}
