@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from .generator import EventIds, Workload, produce
 from .harness import Options
-from .measure import MACHINE, CpuSampler, _children, rss_mib
+from .measure import MACHINE, CpuSampler, children, rss_mib
 from .pipeline import ROOT, Pipeline, Proc
 from .receivers import free_port
 from .results import ScenarioResult, Target
@@ -169,7 +169,7 @@ class _RssPeaks:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            tree = _children()
+            tree = children()
             pids, todo = [], [self.pid]
             while todo:
                 pid = todo.pop()

@@ -13,7 +13,7 @@ from enrichers.routing import delivery_id
 
 from .ceilings import http_ceiling, kafka_ceiling
 from .generator import EventIds, Workload, produce
-from .measure import MACHINE, Arrivals, CpuSampler, Resolver
+from .measure import MACHINE, Arrivals, CpuSampler, Resolver, children
 from .pipeline import Pipeline, Proc
 from .profiling import Recording, record
 from .receivers import BODY_PATH, AiohttpReceiver, NginxReceiver, ReceiverProcess, echo_module
@@ -21,8 +21,8 @@ from .results import ScenarioResult
 
 __all__ = ["Monitored", "Options", "Tracker", "account", "add_ceilings", "body_receiver",
            "event_resolver", "idle_cpu", "make_receiver", "measured_arrivals", "ratios",
-           "slow_receiver", "start_profiles", "start_processes", "start_sampler", "stragglers",
-           "warm_up", "webhook_resolver"]
+           "slow_receiver", "start_profiles", "start_processes", "start_sampler", "stats_tail",
+           "stragglers", "warm_up", "watch_stats", "webhook_resolver"]
 
 log = logging.getLogger(__name__)
 
@@ -253,11 +253,46 @@ def _settle(pipeline: Pipeline, deadline: float) -> None:
         time.sleep(0.5)
 
 
-def start_profiles(opts: Options, pipeline: Pipeline, directory: Path) -> list[Recording]:
+def watch_stats(pipeline: Pipeline, sampler: CpuSampler) -> None:
+    """Each worker's statistics process (a child of the worker, streams/stats/process.py) as
+    ``stats.<worker>``: its CPU is in the worker's figure too, and shown on its own."""
+    tree = children()
+    for proc in pipeline.workers:
+        for pid in tree.get(proc.pid, ()):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    spawned = b"spawn_main" in fh.read()  # not multiprocessing's resource tracker
+            except OSError:
+                continue
+            if spawned:
+                sampler.watch(f"stats.{proc.name}", pid, nested=True)
+
+
+def stats_tail(result: ScenarioResult, pipeline: Pipeline, sampler: CpuSampler, t1: float,
+               timeout_s: float = 60.0) -> None:
+    """After the last receipt: until the statistics have counted every record (they run a few
+    seconds behind), and the statistics processes' CPU in that tail, which the measured window
+    leaves out (``stats_tail_s``, ``stats_tail_cpu_s``)."""
+    if not pipeline.config.stats.enabled or not pipeline.workers:
+        return
+    deadline = time.monotonic() + timeout_s
+    while pipeline.stats_behind() != 0 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    sampler.sample()
+    t2 = time.time()
+    result.extra["stats_tail_s"] = round(t2 - t1, 2)
+    result.extra["stats_tail_cpu_s"] = round(sum(
+        sampler.cpu_between(name, t1, t2) for name in sampler.pids if name.startswith("stats.")), 2)
+
+
+def start_profiles(opts: Options, pipeline: Pipeline, directory: Path,
+                   more: dict[str, int] | None = None) -> list[Recording]:
+    """py-spy recordings of every worker and sender and of ``more`` (name -> pid)."""
     if not opts.profile:
         return []
-    return [record(p.name, p.pid, opts.profile_s, directory / f"pyspy-{p.name}.txt")
-            for p in pipeline.processes]
+    named = {**{p.name: p.pid for p in pipeline.processes}, **(more or {})}
+    return [record(name, pid, opts.profile_s, directory / f"pyspy-{name}.txt")
+            for name, pid in named.items()]
 
 
 def finish_profiles(recordings: list[Recording], result: ScenarioResult) -> None:
@@ -285,7 +320,8 @@ def account(result: ScenarioResult, sampler: CpuSampler, processes: Sequence[Pro
     # test suite or another benchmark on the same two cores shows up here
     machine = sampler.cpu_between(MACHINE, t0, t1)
     result.cpu_s["machine"] = round(machine, 2)
-    result.cpu_s["others"] = round(max(0.0, machine - sum(cpu.values())), 2)
+    known = sum(v for n, v in cpu.items() if n not in sampler.nested)
+    result.cpu_s["others"] = round(max(0.0, machine - known), 2)
     result.cpu_s_per_10k = round(pipeline_cpu / max(per, 1) * 10_000, 3)
     for p in processes:
         result.peak_rss_mib[p.name] = round(max(p.peak_rss_mib, sampler.peak_rss(p.name)), 1)

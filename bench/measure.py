@@ -17,13 +17,14 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["MACHINE", "Arrivals", "CpuSampler", "Delivered", "Timeline", "analyse", "cpu_seconds",
-           "peak_rss_mib", "percentiles", "rss_mib"]
+__all__ = ["MACHINE", "Arrivals", "CpuSampler", "Delivered", "Timeline", "analyse", "children",
+           "cpu_seconds", "peak_rss_mib", "percentiles", "rss_mib"]
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
 
-def _children() -> dict[int, list[int]]:
+def children() -> dict[int, list[int]]:
+    """pid -> the pids of its children, for every process (from ``/proc``)."""
     tree: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -51,7 +52,7 @@ def _own_cpu_seconds(pid: int) -> float:
 
 def cpu_seconds(pid: int, tree: dict[int, list[int]] | None = None) -> float:
     """CPU seconds (user + system) used so far by ``pid`` and every live descendant."""
-    tree = _children() if tree is None else tree
+    tree = children() if tree is None else tree
     total, stack = 0.0, [pid]
     while stack:
         p = stack.pop()
@@ -104,16 +105,21 @@ class CpuSampler:
         self.pids: dict[str, int] = {}
         #: names counted without their descendants (the benchmark's own process)
         self.alone: set[str] = set()
+        #: names whose CPU is also in another name's (a worker's statistics child): shown on
+        #: their own, left out of sums over every name
+        self.nested: set[str] = set()
         self.samples: list[tuple[float, dict[str, float], dict[str, float]]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def watch(self, name: str, pid: int, descendants: bool = True) -> None:
+    def watch(self, name: str, pid: int, descendants: bool = True, nested: bool = False) -> None:
         with self._lock:
             self.pids[name] = pid
             if not descendants:
                 self.alone.add(name)
+            if nested:
+                self.nested.add(name)
 
     def start(self) -> "CpuSampler":
         self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
@@ -127,7 +133,7 @@ class CpuSampler:
         self.sample()
 
     def sample(self) -> None:
-        tree = _children()
+        tree = children()
         with self._lock:
             pids = dict(self.pids)
         cpu = {name: _own_cpu_seconds(pid) if name in self.alone else cpu_seconds(pid, tree)

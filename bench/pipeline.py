@@ -205,6 +205,8 @@ class Pipeline:
 
         wanted = {self.config.worker.app_id: len(self.workers),
                   f"{self.config.worker.app_id}-sender": len(self.senders)}
+        if self.config.stats.enabled:  # each worker's statistics process is in a group too
+            wanted[f"{self.config.worker.app_id}-stats"] = len(self.workers)
         wanted = {g: n for g, n in wanted.items() if n}
         admin = AdminClient(confluent_config(self.config.kafka))
         for group, future in admin.describe_consumer_groups(list(wanted)).items():
@@ -215,6 +217,26 @@ class Pipeline:
             if desc.state != ConsumerGroupState.STABLE or len(desc.members) != wanted[group]:
                 return False
         return True
+
+    def stats_behind(self) -> int:
+        """Records the statistics group has not committed yet (0: caught up; -1: unknown)."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        t = self.topics
+        names = [*t.raw.values(), t.invalid, t.deliveries, t.attempts, t.dead]
+        tps = [TopicPartition(n, p) for n in names for p in range(self.config.kafka.partitions)]
+        consumer = Consumer(confluent_config(self.config.kafka, **{
+            "group.id": f"{self.config.worker.app_id}-stats", "enable.auto.commit": False}))
+        try:
+            behind = 0
+            for tp in consumer.committed(tps, 10):
+                _, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+                behind += high - max(tp.offset, 0)
+            return behind
+        except Exception:
+            return -1
+        finally:
+            consumer.close()
 
     def samples(self, proc: Proc, name: str) -> dict[str, float]:
         """Prometheus samples of ``name`` from a worker (api port) or sender (metrics port),

@@ -77,6 +77,11 @@ def _print_text(results: Sequence[ScenarioResult]) -> None:
         if "worker_per_s" in r.extra:
             print(f"  [{r.name}] worker stage: every event enriched {r.extra['worker_done_s']:g} s "
                   f"after the first produce ({r.extra['worker_per_s']:,.0f} ev/s)")
+        if "stats_tail_s" in r.extra:
+            print(f"  [{r.name}] statistics: caught up {r.extra['stats_tail_s']:g} s after the "
+                  f"last receipt, using {r.extra['stats_tail_cpu_s']:g} CPU s after it "
+                  f"({1e6 * r.extra['stats_tail_cpu_s'] / max(r.events, 1):,.1f} µs per event; "
+                  f"not in the window above)")
         ceilings = [(client, prefix) for client, prefix in
                     (("aiohttp", "http"), ("curl", "curl_http"), ("reqwest", "reqwest_http"))
                     if f"{prefix}_requests_per_s" in r.ceilings]

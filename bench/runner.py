@@ -25,7 +25,8 @@ import numpy as np
 from .generator import Workload, delivery_records, produce
 from .harness import (Options, Tracker, account, event_resolver, finish_profiles,
                       idle_cpu, measured_arrivals, ratios, start_processes, start_profiles,
-                      start_sampler, stragglers, warm_up, webhook_resolver)
+                      start_sampler, stats_tail, stragglers, warm_up, watch_stats,
+                      webhook_resolver)
 from .measure import CpuSampler, Timeline, analyse
 from .pipeline import Pipeline
 from .profiling import Recording
@@ -108,7 +109,8 @@ def execute(opts: Options, s: Setup) -> ScenarioResult:
             records = workload.records
 
         def profile_now() -> None:
-            for rec in start_profiles(opts, pipeline, directory):
+            stats = {n: pid for n, pid in sampler.pids.items() if n.startswith("stats.")}
+            for rec in start_profiles(opts, pipeline, directory, stats):
                 recordings.append(rec)
                 sampler.watch(f"py-spy:{rec.process}", rec.popen.pid)
 
@@ -121,6 +123,7 @@ def execute(opts: Options, s: Setup) -> ScenarioResult:
                 s.before(pipeline, result)
             warm_up(pipeline, workload, s.receiver, per_event=len(counted),
                     deliveries=s.mode == "sender")
+            watch_stats(pipeline, sampler)
             idle_cpu(result, sampler, pipeline.processes)
             ends = TopicEnds(pipeline.config.kafka, pipeline.topics.deliveries,
                              opts.partitions).start()
@@ -152,6 +155,7 @@ def execute(opts: Options, s: Setup) -> ScenarioResult:
         measured, t1 = measured_arrivals(s.receiver)
         time.sleep(0.5)
         sampler.sample()
+        stats_tail(result, pipeline, sampler, t1)
         _sender_outcomes(result, pipeline)
         pipeline.stop()
         finish_profiles(recordings, result)
