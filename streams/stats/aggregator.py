@@ -108,7 +108,12 @@ class Aggregator:
             while not self._stop.is_set():
                 for msg in consumer.consume(1000, 0.2):
                     if msg.error() is None:
-                        self._count(tally, msg)
+                        try:
+                            self._count(tally, msg)
+                        except Exception:  # one record must not stop the counting
+                            # (a restart would read the same record again, forever)
+                            log.exception("stats: record skipped (%s [%d] at offset %d)",
+                                          msg.topic(), msg.partition(), msg.offset())
                         state["dirty"] = True
                 if state["dirty"] and time.monotonic() - last_flush >= self.flush_s:
                     flush()
@@ -134,7 +139,8 @@ class Aggregator:
         elif topic == t.dead:
             tally.delivery(ts_ms, msg.value(), "dead")
         elif topic == t.invalid:
-            source = dict(msg.headers() or ()).get("fl-source-topic", b"").decode("utf-8", "replace")
+            source = (dict(msg.headers() or ()).get("fl-source-topic") or b"").decode(
+                "utf-8", "replace")
             raw_type = self._type_of_raw.get(source)
             tally.invalid(ts_ms, None if raw_type == "profile" else raw_type, msg.value())
 

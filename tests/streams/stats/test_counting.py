@@ -83,3 +83,69 @@ def test_a_redriven_or_replayed_delivery_counts_again() -> None:
         tally.attempt(T0 + offset_ms, orjson.dumps(attempt))
     row = view_of(tally).series("1m", [("loop", "L")], 1, now_ms=T0)[0]
     assert (row["routed"], row["delivered"]) == (2, 2)
+
+
+def test_a_field_of_the_wrong_type_neither_crashes_nor_counts_as_a_database() -> None:
+    # a raw event whose database is a list is still an event in (its type is known); it used
+    # to raise TypeError (unhashable) and restart the aggregator on the same record forever
+    tally = Tally()
+    doc = {"id": "e1", "type": "open", "database": ["x"], "collection": {"c": 1},
+           "profile": "p1", "mailing": "m1"}
+    tally.raw(("opens", 0), T0 + 1, orjson.dumps(doc))
+    tally.delivery(T0 + 1, orjson.dumps({"loop_id": "L", "event_type": "open",
+                                         "payload": {"database": ["x"]}}), "routed")
+    tally.attempt(T0 + 1, orjson.dumps({"loop_id": "L", "event_type": "open",
+                                        "outcome": "retry", "database": {"d": 1}}))
+    view = view_of(tally)
+    row = view.series("1m", [("type", "open")], 1, now_ms=T0)[0]
+    assert (row["in"], row["routed"], row["retried"]) == (1, 1, 1)
+    assert not any(dim[:1] == ("db",) for dim in view._windows["1m"][T0])
+
+
+def test_a_profile_counts_once_per_window_across_links_flushes_and_minutes() -> None:
+    tally = Tally()
+    tp = ("clicks", 3)
+    # minute 0: p1 clicks two links of m1; minute 1: p1 again and p2, in the same flush
+    for ts, who, link in ((T0 + 1000, "p1", "l1"), (T0 + 2000, "p1", "l2"),
+                          (T0 + 61_000, "p1", "l1"), (T0 + 62_000, "p2", "l2")):
+        tally.raw(tp, ts, event("click", who, link=link))
+    deltas = tally.take()
+    # a later flush: p1 once more in minute 1, p3 new
+    tally.raw(tp, T0 + 63_000, event("click", "p1", link="l2"))
+    tally.raw(tp, T0 + 64_000, event("click", "p3", link="l1"))
+    later = tally.take()
+    view = StatsView(None, "unused")  # type: ignore[arg-type]
+    for _, value in encode_deltas(deltas) + encode_deltas(later):
+        view.apply(value)
+    mailing = [("db", "db", "mailing", "m1")]
+    minutes = view.series("1m", mailing, 2, now_ms=T0 + 61_000)
+    assert [(m["clicks"], m["unique_clicks"]) for m in minutes] == [(2, 1), (4, 3)]
+    hour = view.series("1h", mailing, 1, now_ms=T0)[0]
+    assert (hour["clicks"], hour["unique_clicks"]) == (6, 3)
+    l2 = view.series("1d", [("db", "db", "mailing", "m1", "link", "l2")], 1, now_ms=T0)[0]
+    assert (l2["clicks"], l2["unique_clicks"]) == (3, 2)
+
+
+def test_sets_of_another_partition_are_separate_and_forgotten_with_it() -> None:
+    tally = Tally()
+    tally.raw(("opens", 0), T0 + 1, event("open", "p1"))
+    tally.raw(("opens", 1), T0 + 2, event("open", "p1"))  # keyed by profile: cannot happen,
+    tally.take()                                          # but each partition keeps its own
+    tally.forget([("opens", 0)])
+    tally.raw(("opens", 0), T0 + 3, event("open", "p1"))
+    tally.raw(("opens", 1), T0 + 4, event("open", "p1"))
+    row = view_of(tally).series("1m", [("db", "db", "mailing", "m1")], 1, now_ms=T0)[0]
+    assert (row["opens"], row["unique_opens"]) == (2, 1)
+
+
+def test_pruned_windows_count_a_late_profile_as_new() -> None:
+    tally = Tally()
+    tally.raw(("opens", 0), T0 + 1, event("open", "p1"))
+    tally.take()
+    tally.prune(T0 + 2 * 60_000 + 1)  # the first minute ended more than a minute ago
+    tally.raw(("opens", 0), T0 + 2, event("open", "p1"))
+    view = view_of(tally)
+    row = view.series("1m", [("db", "db", "mailing", "m1")], 1, now_ms=T0)[0]
+    assert (row["opens"], row["unique_opens"]) == (1, 1)
+    hour = view.series("1h", [("db", "db", "mailing", "m1")], 1, now_ms=T0)[0]
+    assert (hour["opens"], hour["unique_opens"]) == (1, 0)  # the hour's set still knows p1
