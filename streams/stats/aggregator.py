@@ -80,7 +80,9 @@ class Aggregator:
             "group.id": self.group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
             "partition.assignment.strategy": "cooperative-sticky",
-            "fetch.wait.max.ms": 200}))
+            # few, full fetches: the counts are needed every flush_s, not at once, and each
+            # fetch costs this process and the broker per partition (~100 of them)
+            "fetch.min.bytes": 256 * 1024, "fetch.wait.max.ms": 500}))
         tally = Tally()
         state = {"dirty": False}
 

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any, Final, Iterable
+from typing import Any, Final, Iterable, Optional
 
+import msgspec
 import orjson
 
 __all__ = ["LEVELS", "Dim", "Tally", "latency_bucket", "percentile", "window_start"]
@@ -95,13 +96,58 @@ def _scopes(database: str | None, collection: str | None, event_type: str) -> li
     return dims
 
 
-def _where(doc: dict[str, Any]) -> tuple[str | None, str | None]:
-    """``doc``'s database and collection, each None unless a string (a collection only with
-    a database)."""
-    database = doc.get("database")
+# The fields each record is counted by. msgspec decodes only these and skips the rest of the
+# document without building it (an enriched delivery's payload, headers, user agents): a third
+# to half of what orjson.loads of the whole record costs. Any: a wrong type is judged here.
+class _Event(msgspec.Struct, gc=False):
+    type: Any = None
+    database: Any = None
+    collection: Any = None
+    mailing: Any = None
+    link: Any = None
+    profile: Any = None
+    recipient: Any = None
+    id: Any = None
+
+
+class _Where(msgspec.Struct, gc=False):
+    database: Any = None
+    collection: Any = None
+
+
+class _Delivery(msgspec.Struct, gc=False):
+    loop_id: Any = None
+    event_type: Any = None
+    payload: Optional[_Where] = None  # Optional: msgspec evaluates it at run time
+
+
+class _DeliveryAnyPayload(msgspec.Struct, gc=False):
+    loop_id: Any = None
+    event_type: Any = None  # and no payload: skipped, whatever it is
+
+
+class _Attempt(msgspec.Struct, gc=False):
+    loop_id: Any = None
+    event_type: Any = None
+    outcome: Any = None
+    database: Any = None
+    collection: Any = None
+    at_ms: Any = None
+    source_ts_ms: Any = None
+
+
+_EVENT: Final = msgspec.json.Decoder(_Event)
+_DELIVERY: Final = msgspec.json.Decoder(_Delivery)
+_DELIVERY_ANY_PAYLOAD: Final = msgspec.json.Decoder(_DeliveryAnyPayload)
+_ATTEMPT: Final = msgspec.json.Decoder(_Attempt)
+_LARGEST_MS: Final = 2 ** 63
+
+
+def _where(database: Any, collection: Any) -> tuple[str | None, str | None]:
+    """Database and collection, each None unless a string (a collection only with a
+    database)."""
     if type(database) is not str:
         return None, None
-    collection = doc.get("collection")
     return database, collection if type(collection) is str else None
 
 
@@ -110,9 +156,12 @@ def _text(value: Any, default: str) -> str:
 
 
 def _ms(value: Any) -> float | None:
-    """``value`` when it is a finite number (not a bool), else None."""
-    if (type(value) is int or type(value) is float) and math.isfinite(value):
-        return float(value)
+    """``value`` when it is a finite number (not a bool; an integer within 64 bits), else
+    None."""
+    if type(value) is int:
+        return float(value) if -_LARGEST_MS < value < _LARGEST_MS else None
+    if type(value) is float and math.isfinite(value):
+        return value
     return None
 
 
@@ -148,26 +197,23 @@ class Tally:
         """A raw event (anything not an object with a ``type`` is left to ``invalid``); with
         ``count=False`` only the unique sets learn it (rebuilding them after a rebalance)."""
         try:
-            event = orjson.loads(value or b"")
-        except orjson.JSONDecodeError:
+            event = _EVENT.decode(value or b"")
+        except msgspec.DecodeError:  # not JSON, or not an object
             return
-        if type(event) is not dict:
-            return
-        event_type = event.get("type")
+        event_type = event.type
         if type(event_type) is not str:
             return
-        database, collection = _where(event)
+        database, collection = _where(event.database, event.collection)
         minute = ts_ms - ts_ms % 60_000
         if count:
             _bump(self._in, (minute, database, collection, event_type))
         if database is None or (event_type != "open" and event_type != "click"):
             return
-        mailing = event.get("mailing")
+        mailing = event.mailing
         if type(mailing) is not str:
             return
-        who = _text(event.get("profile"), "") or _text(event.get("recipient"), "") or _text(
-            event.get("id"), "")
-        link = event.get("link")
+        who = _text(event.profile, "") or _text(event.recipient, "") or _text(event.id, "")
+        link = event.link
         links = (None, link) if event_type == "click" and type(link) is str else (None,)
         base = 0 if event_type == "open" else 4  # the index of "opens" or "clicks" in _MARKS
         current = self._current.get(tp)
@@ -214,58 +260,59 @@ class Tally:
 
     def invalid(self, ts_ms: int, source_topic_type: str | None, value: bytes | None) -> None:
         """An ``fl.invalid`` record; its database and type when its value is a JSON event."""
-        event: Any = None
         try:
-            event = orjson.loads(value or b"")
-        except orjson.JSONDecodeError:
-            pass
-        if type(event) is not dict:
-            event = {}
-        event_type = _text(event.get("type"), _text(source_topic_type, "unknown"))
-        _bump(self._invalid, (ts_ms - ts_ms % 60_000, *_where(event), event_type))
+            event = _EVENT.decode(value or b"")
+        except msgspec.DecodeError:
+            event = _Event()
+        event_type = _text(event.type, _text(source_topic_type, "unknown"))
+        _bump(self._invalid, (ts_ms - ts_ms % 60_000, *_where(event.database, event.collection),
+                              event_type))
 
     def delivery(self, ts_ms: int, value: bytes | None, metric: str) -> None:
         """A delivery record: ``routed`` (fl.deliveries) or ``dead`` (fl.deliveries.dead)."""
+        where: _Where | None = None
         try:
-            d = orjson.loads(value or b"")
-        except orjson.JSONDecodeError:
+            d: _Delivery | _DeliveryAnyPayload = _DELIVERY.decode(value or b"")
+            where = d.payload  # type: ignore[union-attr]
+        except msgspec.ValidationError:  # e.g. a payload that is not an object: counted without
+            try:
+                d = _DELIVERY_ANY_PAYLOAD.decode(value or b"")
+            except msgspec.DecodeError:
+                return
+        except msgspec.DecodeError:
             return
-        if type(d) is not dict:
-            return
-        loop_id = d.get("loop_id")
+        loop_id = d.loop_id
         if type(loop_id) is not str:
             return
-        payload = d.get("payload")
-        database, collection = _where(payload) if type(payload) is dict else (None, None)
+        database, collection = (None, None) if where is None else _where(
+            where.database, where.collection)
         _bump(self._deliveries, (ts_ms - ts_ms % 60_000, metric, loop_id,
-                                 _text(d.get("event_type"), "unknown"), database, collection))
+                                 _text(d.event_type, "unknown"), database, collection))
 
     def attempt(self, ts_ms: int, value: bytes | None) -> None:
         """An ``fl.attempts`` record: delivered (with its latency), retried, errors."""
         try:
-            a = orjson.loads(value or b"")
-        except orjson.JSONDecodeError:
+            a = _ATTEMPT.decode(value or b"")
+        except msgspec.DecodeError:
             return
-        if type(a) is not dict:
-            return
-        loop_id = a.get("loop_id")
+        loop_id = a.loop_id
         if type(loop_id) is not str:
             return
-        event_type = _text(a.get("event_type"), "unknown")
+        event_type = _text(a.event_type, "unknown")
         minute = ts_ms - ts_ms % 60_000
-        outcome = a.get("outcome")
+        outcome = a.outcome
         bucket = _NO_LATENCY
         if outcome == "delivered":
-            source_ms = _ms(a.get("source_ts_ms"))
+            source_ms = _ms(a.source_ts_ms)
             if source_ms is not None:
-                at_ms = _ms(a.get("at_ms"))
+                at_ms = _ms(a.at_ms)
                 bucket = latency_bucket(max(0.0, (ts_ms if at_ms is None else at_ms) - source_ms))
             key = (minute, loop_id, event_type)
             if self._last.get(key, 0) < ts_ms:
                 self._last[key] = ts_ms
         else:
             outcome = "retry" if outcome == "retry" else "error"
-        _bump(self._attempts, (minute, outcome, bucket, loop_id, event_type, *_where(a)))
+        _bump(self._attempts, (minute, outcome, bucket, loop_id, event_type, *_where(a.database, a.collection)))
 
     # -- state ----------------------------------------------------------------------------------
     def take(self) -> Deltas:
