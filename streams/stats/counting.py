@@ -23,9 +23,11 @@ an hour or a day.
 
 A field of the wrong type never becomes a dimension and never raises: a database,
 collection, mailing, link or loop id counts only when it is a string, an event type that is
-not one reads ``unknown``, a latency only when both times are finite numbers.
+not one reads ``unknown``, a latency only when both times are finite numbers (the record is
+counted without what it got wrong).
 
-Per record only one counter is added to, keyed by what the record says (minute, database,
+What is read of each record is in :mod:`streams.stats.fields`. Per record only one counter is
+added to, keyed by what the record says (minute, database,
 collection, type, loop, outcome, latency bucket); :meth:`Tally.take` spreads those few hundred
 counters over the dimensions once per flush (the per-record work was most of the cost).
 """
@@ -33,10 +35,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any, Final, Iterable, Optional
+from typing import Any, Final, Iterable
 
 import msgspec
 import orjson
+
+from streams.stats.fields import ATTEMPT, EVENT, Event, delivery, ms, text, where
 
 __all__ = ["LEVELS", "Dim", "Tally", "latency_bucket", "percentile", "window_start"]
 
@@ -96,69 +100,6 @@ def _scopes(database: str | None, collection: str | None, event_type: str) -> li
     return dims
 
 
-# The fields each record is counted by. msgspec decodes only these and skips the rest of the
-# document without building it (an enriched delivery's payload, headers, user agents): a third
-# to half of what orjson.loads of the whole record costs. Any: a wrong type is judged here.
-class _Where(msgspec.Struct, gc=False):
-    database: Any = None
-    collection: Any = None
-
-
-class _Event(_Where, gc=False):
-    type: Any = None
-    mailing: Any = None
-    link: Any = None
-    profile: Any = None
-    recipient: Any = None
-    id: Any = None
-
-
-class _DeliveryAnyPayload(msgspec.Struct, gc=False):
-    loop_id: Any = None
-    event_type: Any = None  # and no payload: skipped, whatever it is
-
-
-class _Delivery(_DeliveryAnyPayload, gc=False):
-    payload: Optional[_Where] = None  # Optional: msgspec evaluates it at run time
-
-
-class _Attempt(_Where, gc=False):
-    loop_id: Any = None
-    event_type: Any = None
-    outcome: Any = None
-    at_ms: Any = None
-    source_ts_ms: Any = None
-
-
-_EVENT: Final = msgspec.json.Decoder(_Event)
-_DELIVERY: Final = msgspec.json.Decoder(_Delivery)
-_DELIVERY_ANY_PAYLOAD: Final = msgspec.json.Decoder(_DeliveryAnyPayload)
-_ATTEMPT: Final = msgspec.json.Decoder(_Attempt)
-_LARGEST_MS: Final = 2 ** 63
-
-
-def _where(database: Any, collection: Any) -> tuple[str | None, str | None]:
-    """Database and collection, each None unless a string (a collection only with a
-    database)."""
-    if type(database) is not str:
-        return None, None
-    return database, collection if type(collection) is str else None
-
-
-def _text(value: Any, default: str) -> str:
-    return value if type(value) is str and value else default
-
-
-def _ms(value: Any) -> float | None:
-    """``value`` when it is a finite number (not a bool; an integer within 64 bits), else
-    None."""
-    if type(value) is int:
-        return float(value) if -_LARGEST_MS < value < _LARGEST_MS else None
-    if type(value) is float and math.isfinite(value):
-        return value
-    return None
-
-
 def _bump(counter: dict[Any, int], key: Any) -> None:
     counter[key] = counter.get(key, 0) + 1
 
@@ -191,13 +132,13 @@ class Tally:
         """A raw event (anything not an object with a ``type`` is left to ``invalid``); with
         ``count=False`` only the unique sets learn it (rebuilding them after a rebalance)."""
         try:
-            event = _EVENT.decode(value or b"")
+            event = EVENT.decode(value or b"")
         except msgspec.DecodeError:  # not JSON, or not an object
             return
         event_type = event.type
         if type(event_type) is not str:
             return
-        database, collection = _where(event.database, event.collection)
+        database, collection = where(event.database, event.collection)
         minute = ts_ms - ts_ms % 60_000
         if count:
             _bump(self._in, (minute, database, collection, event_type))
@@ -206,7 +147,7 @@ class Tally:
         mailing = event.mailing
         if type(mailing) is not str:
             return
-        who = _text(event.profile, "") or _text(event.recipient, "") or _text(event.id, "")
+        who = text(event.profile, "") or text(event.recipient, "") or text(event.id, "")
         link = event.link
         links = (None, link) if event_type == "click" and type(link) is str else (None,)
         base = 0 if event_type == "open" else 4  # the index of "opens" or "clicks" in _MARKS
@@ -255,58 +196,43 @@ class Tally:
     def invalid(self, ts_ms: int, source_topic_type: str | None, value: bytes | None) -> None:
         """An ``fl.invalid`` record; its database and type when its value is a JSON event."""
         try:
-            event = _EVENT.decode(value or b"")
+            event = EVENT.decode(value or b"")
         except msgspec.DecodeError:
-            event = _Event()
-        event_type = _text(event.type, _text(source_topic_type, "unknown"))
-        _bump(self._invalid, (ts_ms - ts_ms % 60_000, *_where(event.database, event.collection),
+            event = Event()
+        event_type = text(event.type, text(source_topic_type, "unknown"))
+        _bump(self._invalid, (ts_ms - ts_ms % 60_000, *where(event.database, event.collection),
                               event_type))
 
     def delivery(self, ts_ms: int, value: bytes | None, metric: str) -> None:
         """A delivery record: ``routed`` (fl.deliveries) or ``dead`` (fl.deliveries.dead)."""
-        where: _Where | None = None
-        try:
-            d: _Delivery | _DeliveryAnyPayload = _DELIVERY.decode(value or b"")
-            where = d.payload  # type: ignore[union-attr]
-        except msgspec.ValidationError:  # e.g. a payload that is not an object: counted without
-            try:
-                d = _DELIVERY_ANY_PAYLOAD.decode(value or b"")
-            except msgspec.DecodeError:
-                return
-        except msgspec.DecodeError:
-            return
-        loop_id = d.loop_id
-        if type(loop_id) is not str:
-            return
-        database, collection = (None, None) if where is None else _where(
-            where.database, where.collection)
-        _bump(self._deliveries, (ts_ms - ts_ms % 60_000, metric, loop_id,
-                                 _text(d.event_type, "unknown"), database, collection))
+        found = delivery(value or b"")
+        if found is not None:
+            _bump(self._deliveries, (ts_ms - ts_ms % 60_000, metric, *found))
 
     def attempt(self, ts_ms: int, value: bytes | None) -> None:
         """An ``fl.attempts`` record: delivered (with its latency), retried, errors."""
         try:
-            a = _ATTEMPT.decode(value or b"")
+            a = ATTEMPT.decode(value or b"")
         except msgspec.DecodeError:
             return
         loop_id = a.loop_id
         if type(loop_id) is not str:
             return
-        event_type = _text(a.event_type, "unknown")
+        event_type = text(a.event_type, "unknown")
         minute = ts_ms - ts_ms % 60_000
         outcome = a.outcome
         bucket = _NO_LATENCY
         if outcome == "delivered":
-            source_ms = _ms(a.source_ts_ms)
+            source_ms = ms(a.source_ts_ms)
             if source_ms is not None:
-                at_ms = _ms(a.at_ms)
+                at_ms = ms(a.at_ms)
                 bucket = latency_bucket(max(0.0, (ts_ms if at_ms is None else at_ms) - source_ms))
             key = (minute, loop_id, event_type)
             if self._last.get(key, 0) < ts_ms:
                 self._last[key] = ts_ms
         else:
             outcome = "retry" if outcome == "retry" else "error"
-        _bump(self._attempts, (minute, outcome, bucket, loop_id, event_type, *_where(a.database, a.collection)))
+        _bump(self._attempts, (minute, outcome, bucket, loop_id, event_type, *where(a.database, a.collection)))
 
     # -- state ----------------------------------------------------------------------------------
     def take(self) -> Deltas:
