@@ -186,9 +186,10 @@ class Aggregator:
                 ends = {s.partition: committed[(topic, s.partition)] for s in begin}
                 restored = 0
                 for msg in read_to_ends(reader, begin, ends, timeout_s=120):
-                    if msg.error() is None and msg.offset() < ends[msg.partition()]:
-                        tally.raw((topic, msg.partition()), msg.timestamp()[1], msg.value(),
-                                  count=False)
+                    part, offset = msg.partition(), msg.offset()  # None only for errors
+                    if (msg.error() is None and part is not None and offset is not None
+                            and offset < ends[part]):
+                        tally.raw((topic, part), msg.timestamp()[1], msg.value(), count=False)
                         restored += 1
                 log.info("stats: unique sets of %s restored from %d records", topic, restored)
         finally:

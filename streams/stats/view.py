@@ -187,20 +187,21 @@ class StatsView:
             self._windows = {level: {} for level in LEVELS}
             while not self._stop.is_set():
                 for msg in consumer.consume(500, 0.2):
-                    err = msg.error()
+                    err, part, offset = msg.error(), msg.partition(), msg.offset()
                     if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            positions[msg.partition()] = max(positions[msg.partition()],
-                                                             msg.offset())
+                        if err.code() == KafkaError._PARTITION_EOF and part is not None \
+                                and offset is not None:
+                            positions[part] = max(positions[part], offset)
                         elif err.fatal():
                             raise KafkaFailure(f"{self.topic}: {err}")
                         continue
+                    if part is None or offset is None:  # only error events lack them
+                        continue
                     try:
-                        self.apply(msg.value())
+                        self.apply(msg.value() or b"")
                     except (ValueError, KeyError, TypeError) as exc:
-                        log.warning("stats view: skipped record at offset %d: %s",
-                                    msg.offset(), exc)
-                    positions[msg.partition()] = msg.offset() + 1
+                        log.warning("stats view: skipped record at offset %d: %s", offset, exc)
+                    positions[part] = offset + 1
                 if not self._ready.is_set():
                     self._check_ready(positions, ends)
         finally:
