@@ -18,7 +18,6 @@ files hold N rows.
 """
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import threading
@@ -37,7 +36,6 @@ from .scenarios import SCENARIOS, _one_loop, _profiles, _wait_for_table, latency
 
 __all__ = ["export_scenario", "replay_scenario"]
 
-log = logging.getLogger(__name__)
 
 
 def _changelog_filled(pipeline: Pipeline, profiles: int, timeout_s: float = 600.0) -> None:
@@ -140,10 +138,7 @@ def export_scenario(opts: Options) -> ScenarioResult:
         pipeline.stop()
         sampler.stop()
         if not opts.keep_topics:
-            try:
-                pipeline.delete_topics()
-            except Exception as exc:  # a cleanup failure must not hide the result
-                log.warning("could not delete the topics of export: %s", exc)
+            pipeline.delete_topics_after("export")
     return result
 
 

@@ -102,10 +102,7 @@ def run_connect(opts: Options, name: str, title: str, events: int, profiles: int
         sampler.stop()
         receiver.stop()
         if not opts.keep_topics:
-            try:
-                pipeline.delete_topics()
-            except Exception as exc:  # a cleanup failure must not hide the result
-                log.warning("could not delete the topics of %s: %s", name, exc)
+            pipeline.delete_topics_after(name)
     delivered = analyse(stragglers(receiver, measured), tracker.resolve, np.asarray(times),
                         events)
     result.record_delivered(delivered)

@@ -7,6 +7,7 @@ overrides. Peak RSS is read just before a process is stopped.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -34,6 +35,8 @@ from .measure import peak_rss_mib
 from .receivers import free_port
 
 __all__ = ["Pipeline", "Proc", "loop_decl"]
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,6 +131,14 @@ class Pipeline:
                 future.result()
             except Exception:  # already gone
                 pass
+
+    def delete_topics_after(self, name: str) -> None:
+        """delete_topics at the end of a scenario: a failure is logged, never raised (a
+        cleanup failure must not hide the result)."""
+        try:
+            self.delete_topics()
+        except Exception as exc:
+            log.warning("could not delete the topics of %s: %s", name, exc)
 
     def load_reference(self, profiles: Path, tags: Path) -> float:
         """``feedbackloops profiles load`` and ``tags load``; returns the seconds they took."""

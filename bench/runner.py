@@ -15,7 +15,6 @@ receipt. CPU is counted over the same window.
 """
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -36,7 +35,6 @@ from .stages import TopicEnds
 
 __all__ = ["Mode", "Setup", "execute"]
 
-log = logging.getLogger(__name__)
 
 Mode = Literal["burst", "paced", "backlog", "sender"]
 #: called with the running pipeline before the warm-up (memory: wait for the table)
@@ -167,10 +165,7 @@ def execute(opts: Options, s: Setup) -> ScenarioResult:
         sampler.stop()
         s.receiver.stop()
         if not opts.keep_topics:
-            try:
-                pipeline.delete_topics()
-            except Exception as exc:  # a cleanup failure must not hide the result
-                log.warning("could not delete the topics of %s: %s", s.name, exc)
+            pipeline.delete_topics_after(s.name)
     delivered = analyse(stragglers(s.receiver, measured), resolve, np.asarray(event_times),
                         s.events * per, wanted)
     result.record_delivered(delivered)

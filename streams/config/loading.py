@@ -198,28 +198,18 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
             return False
         raise ConfigError(f"{key}: expected true or false, got {_show(value)}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected an integer, got {_show(value)}")
-        if isinstance(value, int):
-            return value
+    if tp is int or tp is float:
+        what = "an integer" if tp is int else "a number"
+        if isinstance(value, bool):  # bool is an int to Python, never to a configuration
+            raise ConfigError(f"{key}: expected {what}, got {_show(value)}")
+        if isinstance(value, int if tp is int else (int, float)):
+            return tp(value)
         if isinstance(value, str):
             try:
-                return int(value.strip())
+                return tp(value.strip())
             except ValueError:
                 pass
-        raise ConfigError(f"{key}: expected an integer, got {_show(value)}")
-    if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {_show(value)}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {_show(value)}")
+        raise ConfigError(f"{key}: expected {what}, got {_show(value)}")
     if tp is str:
         if isinstance(value, str):
             return str(value)
