@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 KAFKACTL = ROOT / "deploy" / "kafka" / "kafkactl.py"
 
 
+#: after Ctrl-C, how long the children have to stop before they are killed
+STOP_GRACE_S = 15.0
+
+
 def _broker_running(env: dict[str, str]) -> bool:
     return subprocess.run([sys.executable, str(KAFKACTL), "status"], env=env,
                           capture_output=True).returncode == 0
@@ -75,10 +79,14 @@ def run_demo(config_path: str, receiver_port: int, rate_per_s: float, manage_bro
         for _name, proc in reversed(children):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        # one deadline for all of them: waiting 15 s per child could take 90 s on a busy
+        # machine, long after the person who pressed Ctrl-C gave up
+        deadline = time.monotonic() + STOP_GRACE_S
         for _name, proc in reversed(children):
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         if started_broker:
             subprocess.run([sys.executable, str(KAFKACTL), "stop"], env=env)
