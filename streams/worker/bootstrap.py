@@ -54,16 +54,25 @@ class GatedConsumer(DrainingConsumer):
         self.gated |= tps
         self.pause_partitions(tps)
 
-    async def ungate(self, tps: Iterable[TP], committed: Mapping[str, int]) -> None:
+    async def ungate(self, tps: Iterable[TP], committed: Mapping[str, int],
+                     still: Callable[[], bool] = lambda: True) -> bool:
         """Resume fetching ``tps`` (one partition number) from the group's committed offset
         (``committed``, per topic, read from the broker: Faust's own record of it may not be
         loaded yet). Records fetched for a gated partition around a rebalance are dropped by
         Faust's ``getmany`` (it skips partitions that are not active), so the position is set
-        back to be sure none is skipped."""
+        back to be sure none is skipped.
+
+        ``still()`` is asked again after each wait: a rebalance that began meanwhile makes
+        ``committed`` stale and the partition may be another worker's now, or gated again for
+        the new assignment, whose own opening comes after Faust's seek to the committed
+        offsets. Then nothing is resumed (False); the seek, if it was made, is undone by
+        that seek."""
         tps = set(tps) & self.gated
         fresh = [tp for tp in tps if committed.get(tp.topic, -1) < 0]
         # nothing committed yet: start where auto_offset_reset="earliest" starts
         starts = await self.earliest_offsets(*fresh) if fresh else {}
+        if not still():
+            return False
         positions = {}
         for tp in tps:
             offset = committed.get(tp.topic, -1)
@@ -73,8 +82,11 @@ class GatedConsumer(DrainingConsumer):
         # Faust's plain seek() runs on the caller's thread (a fetch raced it: KeyError)
         if positions:
             await self.seek_wait(positions)
+        if not still():
+            return False
         self.gated -= tps
         super().resume_partitions(tps)
+        return True
 
     def resume_partitions(self, tps: Iterable[TP]) -> None:
         super().resume_partitions({tp for tp in tps if tp not in self.gated})
@@ -105,6 +117,9 @@ class ProfileBootstrap:
         assigned = set(tps)
         consumer.gated &= assigned
         partitions = {tp.partition for tp in assigned if tp.topic == self.topic}
+        # an assignment replaces the last one: partitions it left out are not ours to open
+        for gone in set(self._waiting) - partitions:
+            del self._waiting[gone]
         now = time.monotonic()
         for p in partitions:
             self._waiting[p] = (now, None)
@@ -168,10 +183,14 @@ class ProfileBootstrap:
             log.warning("%s[%d] not read up to offset %d within %.0fs; enriching anyway",
                         self.topic, p, target, self.timeout_s)
         committed = await asyncio.to_thread(self._committed, self.raw_topics, p)
-        if self._waiting.get(p) != (since, target) or not settled():  # a rebalance meanwhile
+
+        def still() -> bool:  # no rebalance since this round began (checked after each wait)
+            return self._waiting.get(p) == (since, target) and settled()
+
+        if not still():
             return
-        await consumer.ungate([tp for tp in consumer.gated if tp.partition == p], committed)
-        if self._waiting.get(p) == (since, target):
+        if await consumer.ungate([tp for tp in consumer.gated if tp.partition == p], committed,
+                                 still):
             del self._waiting[p]
 
     def _end_unless_committed(self, partition: int) -> int:

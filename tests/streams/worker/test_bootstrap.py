@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping
 
 from faust.types import TP
 
-from streams.worker.bootstrap import ProfileBootstrap
+from streams.worker.bootstrap import GatedConsumer, ProfileBootstrap
 from streams.config.settings import KafkaConfig
 
 SNAP, RAW = "fl.ref.profiles", "fl.raw.opens"
@@ -24,10 +24,12 @@ class FakeConsumer:
     def gate(self, tps: Iterable[TP]) -> None:
         self.gated |= set(tps)
 
-    async def ungate(self, tps: Iterable[TP], committed: Mapping[str, int]) -> None:
+    async def ungate(self, tps: Iterable[TP], committed: Mapping[str, int],
+                     still: Any = lambda: True) -> bool:
         for tp in tps:
             self.opened.append((tp, committed[tp.topic]))
             self.gated.discard(tp)
+        return True
 
 
 class ScriptedBootstrap(ProfileBootstrap):
@@ -104,3 +106,65 @@ def test_nothing_opens_while_faust_is_still_rebalancing() -> None:
 
     asyncio.run(scenario())
     assert sorted(consumer.opened) == [(TP(RAW, 0), 42), (TP(RAW, 1), 42)]
+
+
+class FreshBootstrap(ScriptedBootstrap):
+    """Nothing committed anywhere yet: a partition opens at the earliest offset."""
+
+    def _committed(self, topics: Iterable[str], partition: int) -> dict[str, Any]:
+        return {t: -1001 for t in topics}
+
+
+def gated_consumer(during_offsets_query: Any) -> tuple[GatedConsumer, list[dict[TP, int]]]:
+    """A GatedConsumer without Faust or a broker: the earliest-offsets query runs
+    ``during_offsets_query`` (what happens while it waits), seeks are recorded."""
+    consumer = GatedConsumer.__new__(GatedConsumer)
+    consumer.gated = set()
+    consumer._active_partitions = set()
+    consumer._paused_partitions = set()
+    seeks: list[dict[TP, int]] = []
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        await asyncio.sleep(0.01)
+        during_offsets_query()
+        return {tp: 0 for tp in tps}
+
+    async def seek_wait(positions: Mapping[TP, int]) -> None:
+        seeks.append(dict(positions))
+
+    consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
+    consumer.seek_wait = seek_wait  # type: ignore[method-assign]
+    return consumer, seeks
+
+
+def test_an_opening_overtaken_by_a_rebalance_neither_seeks_nor_resumes() -> None:
+    """The gate's offset queries wait; a rebalance that hands partition 0 to another worker
+    meanwhile made them stale. Seeking and resuming it anyway (seen after every rebalance of
+    the kill test: 'No current assignment for partition') would read a partition from a
+    position Faust's post-rebalance seek does not know about."""
+    bootstrap = FreshBootstrap(end=-1, failures=0)
+    rebalancing = [False]
+    done = [False]
+
+    def rebalance() -> None:  # partition 0 moves away, 1 stays: both are gated again
+        if done[0]:
+            return
+        done[0] = rebalancing[0] = True
+        bootstrap.assigned(consumer, [TP(SNAP, 1), TP(RAW, 1)])  # type: ignore[arg-type]
+
+    consumer, seeks = gated_consumer(rebalance)
+    bootstrap.assigned(consumer, [TP(SNAP, 0), TP(RAW, 0), TP(SNAP, 1), TP(RAW, 1)])  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(bootstrap.run(consumer, lambda: not rebalancing[0]))
+        await asyncio.sleep(0.3)
+        assert seeks == [], "sought with offsets read before the rebalance"
+        assert consumer._active_partitions == set(), "resumed during the rebalance"
+        assert consumer.gated == {TP(RAW, 1)}
+        rebalancing[0] = False  # Faust's recovery is done: partition 1 opens, 0 never here
+        await asyncio.sleep(0.3)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert seeks == [{TP(RAW, 1): 0}]
+    assert consumer._active_partitions == {TP(RAW, 1)} and not consumer.gated
