@@ -140,6 +140,13 @@ class Lanes:
         capacity, rate_per_s = self._dispatcher.limits(loop_id) or (1, lane.loop.rate_per_s)
         return max(latency_s / capacity, 1.0 / rate_per_s)
 
+    def oldest_call_s(self, loop_id: str) -> float:
+        """How long the loop's oldest call in flight has been out (0.0 when none is)."""
+        lane = self._lanes.get(loop_id)
+        if lane is None or not lane.calls:
+            return 0.0
+        return self._clock.monotonic() - next(iter(lane.calls)).started_s
+
     def unanswered_s(self, loop_id: str) -> float | None:
         """How long the loop's oldest call has been out when none of its calls was ever
         answered (a hang, or a first call still under way); None once one was."""

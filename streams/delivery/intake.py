@@ -139,7 +139,8 @@ class Intake:
                 held=held, queued=queued, capacity=capacity,
                 others_busy=lanes.busy > (1 if lanes.lane_held(loop_id) else 0),
                 max_active=self.max_active, per_call_s=lanes.per_call_s(loop_id),
-                defer_after_s=self._defer_after_s) == "defer":
+                defer_after_s=self._defer_after_s,
+                oldest_call_s=lanes.oldest_call_s(loop_id)) == "defer":
             # back when the queue should have drained, at most the loop's timeout from now (for
             # a loop none of whose calls was ever answered: when its oldest call times out), so
             # a hanging loop's deliveries are not re-read and re-deferred every 5 s
