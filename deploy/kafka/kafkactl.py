@@ -130,8 +130,13 @@ def _cmdline(pid: int) -> bytes:
 
 
 def new_cluster_id() -> str:
-    """16 random bytes, base64url without padding (what ``kafka-storage.sh random-uuid`` gives)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """16 random bytes, base64url without padding (what ``kafka-storage.sh random-uuid`` gives).
+    Like Kafka's own ``Uuid.randomUuid``, never one starting with '-': the storage tool's
+    argument parser takes ``-t -xyz`` for an option (1 id in 64; a flaky ``kafkactl start``)."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
 
 
 class Broker:
