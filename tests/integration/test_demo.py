@@ -61,6 +61,13 @@ def processes_naming(text: str) -> list[int]:
     return pids
 
 
+def as_in_a_terminal() -> None:
+    """SIGINT as a command in a terminal has it. A test run started in the background by a
+    non-interactive shell (a CI job, `cmd &`) inherits SIGINT *ignored*, Python keeps it ignored,
+    and the Ctrl-C below never arrived: the demo ran on and the test timed out."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_the_demo_shows_calls_a_complaint_and_a_marked_replay(kafka_bootstrap: str,
                                                                tmp_path: Path) -> None:
     port = free_port()
@@ -69,7 +76,7 @@ def test_the_demo_shows_calls_a_complaint_and_a_marked_replay(kafka_bootstrap: s
         [sys.executable, "-m", "streams", "--config", str(config), "demo", "run",
          "--receiver-port", str(port), "--rate", "10", "--no-manage-broker"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        start_new_session=True, preexec_fn=as_in_a_terminal)
     lines: list[str] = []
     seen = threading.Condition()
 
