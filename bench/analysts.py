@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from .generator import EventIds, Workload, produce
 from .harness import Options
-from .measure import MACHINE, CpuSampler, children, rss_mib
+from .measure import MACHINE, CpuSampler, descendants, rss_mib
 from .pipeline import ROOT, Pipeline, Proc
 from .receivers import free_port
 from .results import ScenarioResult, Target
@@ -164,13 +164,7 @@ class _RssPeaks:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            tree = children()
-            pids, todo = [], [self.pid]
-            while todo:
-                pid = todo.pop()
-                pids.append(pid)
-                todo += tree.get(pid, [])
-            sizes = [rss_mib(p) for p in pids]
+            sizes = [rss_mib(p) for p in descendants(self.pid)]
             # the spawn helper (multiprocessing's resource tracker) is small; count workers
             self.processes = max(self.processes, sum(1 for size in sizes if size > 50))
             self.peak_one = max(self.peak_one, *sizes)

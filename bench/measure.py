@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 __all__ = ["MACHINE", "Arrivals", "CpuSampler", "Delivered", "Timeline", "analyse", "children",
-           "cpu_seconds", "peak_rss_mib", "percentiles", "rss_mib"]
+           "cpu_seconds", "descendants", "peak_rss_mib", "percentiles", "rss_mib"]
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
@@ -50,15 +50,20 @@ def _own_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * _TICK_S
 
 
-def cpu_seconds(pid: int, tree: dict[int, list[int]] | None = None) -> float:
-    """CPU seconds (user + system) used so far by ``pid`` and every live descendant."""
+def descendants(pid: int, tree: dict[int, list[int]] | None = None) -> list[int]:
+    """``pid`` and every live descendant of it (``tree`` from :func:`children`)."""
     tree = children() if tree is None else tree
-    total, stack = 0.0, [pid]
+    found, stack = [], [pid]
     while stack:
         p = stack.pop()
-        total += _own_cpu_seconds(p)
+        found.append(p)
         stack.extend(tree.get(p, ()))
-    return total
+    return found
+
+
+def cpu_seconds(pid: int, tree: dict[int, list[int]] | None = None) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and every live descendant."""
+    return sum(_own_cpu_seconds(p) for p in descendants(pid, tree))
 
 
 def _status_kib(pid: int, key: str) -> int:

@@ -133,19 +133,17 @@ class Lanes:
         lane = self._lanes.get(loop_id)
         if lane is None:
             return 0.0
-        latency_s = lane.latency_s
-        if lane.calls:
-            oldest = next(iter(lane.calls)).started_s
-            latency_s = max(latency_s, self._clock.monotonic() - oldest)
+        latency_s = max(lane.latency_s, self._oldest_s(lane))
         capacity, rate_per_s = self._dispatcher.limits(loop_id) or (1, lane.loop.rate_per_s)
         return max(latency_s / capacity, 1.0 / rate_per_s)
 
     def oldest_call_s(self, loop_id: str) -> float:
         """How long the loop's oldest call in flight has been out (0.0 when none is)."""
         lane = self._lanes.get(loop_id)
-        if lane is None or not lane.calls:
-            return 0.0
-        return self._clock.monotonic() - next(iter(lane.calls)).started_s
+        return 0.0 if lane is None else self._oldest_s(lane)
+
+    def _oldest_s(self, lane: _Lane) -> float:
+        return (self._clock.monotonic() - next(iter(lane.calls)).started_s) if lane.calls else 0.0
 
     def unanswered_s(self, loop_id: str) -> float | None:
         """How long the loop's oldest call has been out when none of its calls was ever
@@ -153,7 +151,7 @@ class Lanes:
         lane = self._lanes.get(loop_id)
         if lane is None or lane.latency_s or not lane.calls:
             return None
-        return self._clock.monotonic() - next(iter(lane.calls)).started_s
+        return self._oldest_s(lane)
 
     def forget(self, loop_id: str) -> None:
         """Drop an idle loop's lane (its statistics go with it)."""
