@@ -103,6 +103,13 @@ class PipelineMetrics:
                             "loop's slot or rate (process)", registry=r)
         self.pending = Gauge("fl_deliveries_pending", "Deliveries read but not yet committed",
                              registry=r)
+        # -- replays (the replayer) ------------------------------------------------------
+        self.replay_pace = Gauge("fl_replay_pace_per_s",
+                                 "Deliveries per second the replays of this process may route "
+                                 "now (streams.replay.pace)", registry=r)
+        self.replay_cpu_wait = Gauge("fl_replay_cpu_wait_ratio",
+                                     "Share of the last interval the replayer's runnable "
+                                     "threads waited for a CPU", registry=r)
         self.consumer_lag = Gauge("fl_consumer_lag",
                                   "Records behind the end of the partition, for the partitions "
                                   "this process owns (sender: read position; worker: committed)",

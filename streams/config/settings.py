@@ -259,8 +259,23 @@ class ReplayConfig:
     #: deliveries a replay may route ahead of what its lane has finished; the reader waits
     #: beyond that (bounds the backlog a cancel leaves behind)
     max_ahead: int = 10000
+    #: the replays' pace follows the CPU the live pipeline leaves (streams.replay.pace): the
+    #: share of time the (niced) replayer's threads may wait for a CPU before the pace is cut
+    yield_wait: float = 0.2
+    #: the pace's floor (a replay always moves) and ceiling, deliveries per second per process
+    min_rate_per_s: float = 50.0
+    max_rate_per_s: float = 20000.0
+    #: how often the pace is adjusted, seconds
+    pace_interval_s: float = 0.5
 
     def check(self) -> None:
+        if not 0.0 < self.yield_wait < 1.0:
+            raise ConfigError(f"yield_wait: must be in (0, 1), got {self.yield_wait:g}")
+        if not 0.0 < self.min_rate_per_s <= self.max_rate_per_s:
+            raise ConfigError(f"min_rate_per_s: must be > 0 and <= max_rate_per_s "
+                              f"({self.max_rate_per_s:g}), got {self.min_rate_per_s:g}")
+        if not 0.05 <= self.pace_interval_s <= 60.0:
+            raise ConfigError(f"pace_interval_s: must be 0.05..60, got {self.pace_interval_s:g}")
         if not 0.0 < self.share <= 1.0:
             raise ConfigError(f"share: must be in (0, 1], got {self.share:g}")
         if not 0 <= self.nice <= 19:

@@ -27,7 +27,9 @@ from streams.kafka.loopstore import parse_loop
 from streams.kafka.registry import CompactedView
 from streams.kafka.topics import Topics
 from streams.replay.book import ReplayBook
+from streams.metrics import PipelineMetrics
 from streams.replay.gate import LiveBacklog
+from streams.replay.pace import Pace
 from streams.replay.runner import Replayer
 
 __all__ = ["run_replayer"]
@@ -46,10 +48,19 @@ async def _main(config: Config) -> None:
     gate = LiveBacklog(config, topics).start()
     lane, client, output = await start_service(config, topics, loops, lane="replay",
                                                replays=book, hold=lambda: gate.paused)
-    replayer = Replayer(config, topics, book, tags, loops, gate)
+    r = config.replay
+    metrics = PipelineMetrics.shared()
+
+    def paced(rate_per_s: float, wait: float) -> None:
+        metrics.replay_pace.set(rate_per_s)
+        metrics.replay_cpu_wait.set(wait)
+
+    pace = Pace(r.min_rate_per_s, r.max_rate_per_s, r.yield_wait, r.pace_interval_s,
+                on_change=paced).start()
+    paced(pace.rate_per_s, 0.0)
+    replayer = Replayer(config, topics, book, tags, loops, gate, pace)
     runner = threading.Thread(target=replayer.run, name="replayer", daemon=True)
     runner.start()
-    r = config.replay
     server = HttpServer(health_app(lambda: lane.ready and runner.is_alive()), r.metrics_bind,
                         r.metrics_port, "replayer metrics")
     await server.start()
@@ -69,6 +80,7 @@ async def _main(config: Config) -> None:
         await client.close()
         await output.close()
         gate.stop()
+        pace.stop()
         for view in (loops, tags, book):
             view.stop()
 

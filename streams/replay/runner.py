@@ -10,8 +10,10 @@ delivery routed before it is acknowledged by Kafka (the producer is flushed firs
 crash repeats at most the deliveries since the last progress record — with the same delivery
 ids, hence the same ``webhook-id`` (``--new-ids``: the same fresh ids) — and skips nothing.
 
-Pace: ``rate_per_s`` (the request's ``--rate``) caps routed deliveries per second, and a replay
-never routes more than ``replay.max_ahead`` deliveries ahead of what its lane has finished.
+Pace: the process's :class:`~streams.replay.pace.Pace` (the CPU the live pipeline leaves,
+shared by its replays) and ``rate_per_s`` (the request's ``--rate``) cap routed deliveries per
+second, and a replay never routes more than ``replay.max_ahead`` deliveries ahead of what its
+lane has finished.
 A cancel (``<id>/cancel``) stops the reader within a poll; the lane drops what is queued.
 """
 from __future__ import annotations
@@ -36,6 +38,7 @@ from streams.kafka.window import Span, Window
 from streams.ops.history import History, Selection
 from streams.replay.book import ReplayBook, replay_partition
 from streams.replay.gate import LiveBacklog
+from streams.replay.pace import Pace
 from streams.worker.enrichment import TagLookup
 
 __all__ = ["ReplayTask", "Replayer"]
@@ -52,8 +55,10 @@ class ReplayTask(threading.Thread):
 
     def __init__(self, config: Config, topics: Topics, book: ReplayBook, tags: TagLookup,
                  loops: CompactedView[Loop], producer: Producer,
-                 request: dict[str, Any], gate: LiveBacklog | None = None) -> None:
+                 request: dict[str, Any], gate: LiveBacklog | None = None,
+                 pace: Pace | None = None) -> None:
         super().__init__(name=f"replay:{request['id']}", daemon=True)
+        self.pace = pace
         self.config = config
         self.topics = topics
         self.book = book
@@ -119,6 +124,8 @@ class ReplayTask(threading.Thread):
                     self.counts["selected"] += 1
                     if not dry:
                         self._wait_for_live()
+                        if self.pace is not None and not self.pace.take(lambda: self.stopping):
+                            break
                         self._route(loop.id, item.event, item.payload or {}, item.timestamp_ms,
                                     bool(r.get("new_ids")))
                         paced += 1
@@ -184,9 +191,11 @@ class Replayer:
     """Owns ``fl.replays`` partitions through a consumer group and runs their replays."""
 
     def __init__(self, config: Config, topics: Topics, book: ReplayBook, tags: TagLookup,
-                 loops: CompactedView[Loop], gate: LiveBacklog | None = None) -> None:
+                 loops: CompactedView[Loop], gate: LiveBacklog | None = None,
+                 pace: Pace | None = None) -> None:
         self.config = config
         self.gate = gate
+        self.pace = pace
         self.topics = topics
         self.book = book
         self.tags = tags
@@ -265,7 +274,7 @@ class Replayer:
                                                  "finished_at": time.time()})
                 continue
             task = ReplayTask(self.config, self.topics, self.book, self.tags, self.loops,
-                              self.producer, request, self.gate)
+                              self.producer, request, self.gate, self.pace)
             self.tasks[rid] = task
             log.info("replay %s: starting (loop %s, %d records in the window)", rid,
                      request["loop_id"], request.get("records", 0))
