@@ -184,13 +184,15 @@ def start_sampler(receiver: ReceiverProcess, broker_pid: int | None) -> CpuSampl
 
 def idle_cpu(result: ScenarioResult, sampler: CpuSampler, processes: Sequence[Proc],
              seconds: float = 3.0) -> None:
-    """CPU (cores) each process burns with no traffic at all: the floor under every rate."""
+    """CPU (cores) each process burns with no traffic at all: the floor under every rate.
+    The broker's too, when it is watched: idle consumers' fetches are its work as well."""
     t0 = time.time()
     time.sleep(seconds)
     sampler.sample()
     t1 = time.time()
-    result.extra["idle_cores"] = {p.name: round(sampler.cpu_between(p.name, t0, t1) / (t1 - t0), 3)
-                                  for p in processes}
+    names = [p.name for p in processes] + (["broker"] if "broker" in sampler.pids else [])
+    result.extra["idle_cores"] = {name: round(sampler.cpu_between(name, t0, t1) / (t1 - t0), 3)
+                                  for name in names}
 
 
 def measured_arrivals(receiver: ReceiverProcess) -> tuple[Arrivals, float]:
