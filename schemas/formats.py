@@ -53,9 +53,23 @@ def is_rfc3339(value: str) -> bool:
     return _valid_match(value) is not None
 
 
+_last_match: tuple[str, re.Match[str] | None] = ("", None)
+
+
 def _valid_match(value: str) -> re.Match[str] | None:
     # Runs per event on the hot path, so the calendar is checked by hand rather than by building
-    # a datetime only to throw it away.
+    # a datetime only to throw it away. The last answer is kept: validating a raw event checks
+    # its occurred_at, and enriching it parses the same string right after.
+    global _last_match
+    last, answer = _last_match
+    if value == last and type(value) is str:
+        return answer
+    answer = _checked(value)
+    _last_match = (value, answer)
+    return answer
+
+
+def _checked(value: str) -> re.Match[str] | None:
     match = _RFC3339.match(value)
     if match is None:
         return None

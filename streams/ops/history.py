@@ -12,6 +12,10 @@ delivered. Profile edits are not applied again: today's state already contains t
 
 Order: partition by partition; within one, as the topics' records arrive (not merged by
 timestamp across topics — with today's state for every event the order changes nothing).
+
+Cost: a profile snapshot is decoded once and reused for that profile's next events (up to
+:data:`DECODED_PROFILES` decoded at a time; :func:`~enrichers.enrich.enrich` never changes
+its arguments, so sharing one decoded snapshot is safe).
 """
 from __future__ import annotations
 
@@ -31,7 +35,11 @@ from streams.kafka.topics import RAW_TOPICS, Topics
 from streams.kafka.window import Window, read_spans, reader
 from streams.worker.enrichment import PROFILE_EDITS, RawEvents, TagLookup, enriched
 
-__all__ = ["Counts", "History", "Item", "Selection", "topic_family"]
+__all__ = ["Counts", "DECODED_PROFILES", "History", "Item", "Selection", "topic_family"]
+
+DECODED_PROFILES = 8192
+"""Decoded profile snapshots kept per partition read (a few MB): a profile's events reuse its
+snapshot instead of decoding the JSON again each time."""
 
 
 def topic_family(event_type: str) -> str:
@@ -123,6 +131,8 @@ class History:
         self.timeout_s = timeout_s
         self.raw_events = RawEvents(topics)
         self.counts = Counts()
+        self._spans: dict[tuple[str, int], str] = {}
+        self._decoded: dict[bytes, dict[str, Any]] = {}
 
     def read(self, window: Window, positions: Mapping[str, int] | None = None,
              partitions: set[int] | None = None) -> Generator[Item, None, None]:
@@ -139,6 +149,7 @@ class History:
                 profiles = read_profiles(self.kafka, self.topics.profiles_changelog, partition,
                                          self.timeout_s)
                 self.counts.profiles_loaded += len(profiles)
+            self._decoded.clear()
             consumer = reader(self.kafka)
             try:
                 for msg in read_spans(consumer, todo, self.timeout_s, dict(positions or {})):
@@ -148,12 +159,15 @@ class History:
             finally:
                 consumer.close()
             del profiles
+            self._decoded.clear()
 
     def _item(self, topic: str, partition: int, offset: int, ts_ms: int, key: bytes | None,
               value: bytes | None, window: Window, profiles: Mapping[bytes, bytes]) -> Item:
         c = self.counts
         c.read += 1
-        span = f"{topic}/{partition}"
+        span = self._spans.get((topic, partition))
+        if span is None:
+            span = self._spans[(topic, partition)] = f"{topic}/{partition}"
         if not window.since_ms <= ts_ms < window.until_ms:
             c.outside += 1
             return Item(span, offset, ts_ms, None, None)
@@ -166,11 +180,23 @@ class History:
             c.filtered += 1
             return Item(span, offset, ts_ms, None, None)
         c.selected += 1
-        c.by_type[event["type"]] = c.by_type.get(event["type"], 0) + 1
+        etype = event["type"]
+        c.by_type[etype] = c.by_type.get(etype, 0) + 1
         if not self.with_profiles:
             return Item(span, offset, ts_ms, event, None)
         profile_id = event.get("profile")
-        stored = profiles.get(profile_id.encode()) if profile_id else None
-        profile = orjson.loads(stored) if stored is not None else None
+        profile = self._profile(profile_id.encode(), profiles) if profile_id else None
         payload = self.selection.shape(enriched(event, profile, self.tags))
         return Item(span, offset, ts_ms, event, payload)
+
+    def _profile(self, key: bytes, profiles: Mapping[bytes, bytes]) -> dict[str, Any] | None:
+        """The decoded snapshot of ``key`` (None: not in the table), decoded once."""
+        decoded = self._decoded.get(key)
+        if decoded is None:
+            stored = profiles.get(key)
+            if stored is None:
+                return None
+            if len(self._decoded) >= DECODED_PROFILES:
+                self._decoded.clear()  # simpler than LRU, and a partition's events repeat
+            decoded = self._decoded[key] = orjson.loads(stored)
+        return decoded

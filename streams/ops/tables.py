@@ -181,6 +181,10 @@ def _cell(value: Any) -> Any:
 
 
 class _Parquet(_Sink):
+    """Payloads become Arrow columns directly: a column no payload of the chunk has is an
+    all-null array, without looking at each row for it (most payload keys belong to one event
+    type, so most columns of a chunk are empty)."""
+
     def __init__(self, path: Path, fields: FieldColumns) -> None:
         self._schema = schema(fields)
         self._fields = fields
@@ -190,24 +194,32 @@ class _Parquet(_Sink):
         self.coerced = 0
 
     def write(self, payloads: list[dict[str, Any]]) -> None:
-        for p in payloads:  # in place: the payloads are the sink's to consume
-            p["timestamp"] = p["time"] * 1000
-            if "created" in p or "modified" in p:
-                p["created"] = _millis(p.get("created"))
-                p["modified"] = _millis(p.get("modified"))
-            parameters = p.get("parameters")
-            if parameters is not None:
-                p["parameters"] = {k: _text(v) for k, v in parameters.items() if v is not None}
-        try:
-            batch = pa.RecordBatch.from_pylist(payloads, schema=self._schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a fields value of another type
-            for p in payloads:
-                p["fields"] = self._coerce(p.get("fields"))
-            batch = pa.RecordBatch.from_pylist(payloads, schema=self._schema)
+        present: set[str] = set().union(*payloads)
+        arrays = [self._column(f.name, f.type, payloads, present) for f in self._schema]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self._schema)
         # Arrow holds a row in a fraction of a payload dict's memory: convert now, write
         # the row group later
         self._batches.append(batch)
         self.pending += batch.num_rows
+
+    def _column(self, name: str, typ: pa.DataType, payloads: list[dict[str, Any]],
+                present: set[str]) -> pa.Array:
+        if name == "timestamp":  # the payload's text, to the second: ``time`` says the same
+            return pa.array([p["time"] * 1000 for p in payloads], typ)
+        if name not in present:
+            return pa.nulls(len(payloads), typ)
+        values = [p.get(name) for p in payloads]
+        if name in _TIMES:
+            values = [_millis(v) for v in values]
+        elif name == "parameters":
+            values = [{k: _text(v) for k, v in given.items() if v is not None}
+                      if given is not None else None for given in values]
+        elif name == "fields":
+            try:
+                return pa.array(values, typ)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # a fields value of another type
+                values = [self._coerce(given) for given in values]
+        return pa.array(values, typ)
 
     def flush(self) -> None:
         if self._batches:
