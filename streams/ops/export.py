@@ -13,8 +13,9 @@ few hundred bytes per profile). Before writing CSV or Parquet, the field names a
 (a second, value-free read of the changelog), so every file of an export has one schema.
 
 ``jobs`` > 1 (folders only) splits the window's partitions over that many processes (spawned,
-each with its own consumers and its own ``part-<n>`` files): the work is CPU-bound Python, so
-this is how an export uses more than one core. Each process holds its own buffers.
+each with its own consumers and its own ``part-<n>`` files; shares of about equal records):
+the work is CPU-bound Python, so this is how an export uses more than one core. Each process
+holds its own buffers.
 
 While a share is exported, Python's cyclic garbage collector runs rarely
 (:data:`GC_YOUNG_OBJECTS`): the per-event dicts die by reference counting, and the default
@@ -126,7 +127,7 @@ def export(kafka: KafkaConfig, topics: Topics, tags: TagLookup, selection: Selec
         parts = [_export_part(kafka, topics, tags, selection, window, None, fmt, out, columns,
                               0, progress, timeout_s)]
     else:
-        shares = [set(partitions[i::jobs]) for i in range(jobs)]
+        shares = _shares(window, jobs)
         parts = _in_processes(kafka, topics, {k: v for k, v in _items(tags)}, selection,
                               window, shares, fmt, out, columns, progress, timeout_s)
     report = ExportReport(fmt, since_ms, until_ms, window_records=window.records)
@@ -145,6 +146,19 @@ def export(kafka: KafkaConfig, topics: Topics, tags: TagLookup, selection: Selec
         progress(report.counts.get("read", 0))
     report.seconds = time.monotonic() - started
     return report
+
+
+def _shares(window: Window, jobs: int) -> list[set[int]]:
+    """The window's partitions in ``jobs`` shares of about equal records (largest first, each
+    to the share with the fewest so far), so no process is left working alone at the end."""
+    sizes = {p: sum(s.records for s in spans) for p, spans in window.by_partition().items()}
+    shares: list[set[int]] = [set() for _ in range(jobs)]
+    loads = [0] * jobs
+    for partition in sorted(sizes, key=lambda p: (-sizes[p], p)):
+        least = loads.index(min(loads))
+        shares[least].add(partition)
+        loads[least] += sizes[partition]
+    return shares
 
 
 def _items(tags: TagLookup) -> list[tuple[str, Any]]:

@@ -57,7 +57,7 @@ COLUMNS: Final[tuple[str, ...]] = tuple(dict.fromkeys(
 CHUNK_ROWS = 4096
 """Payloads buffered per file before they are written (CSV, JSON lines) or converted to Arrow
 (Parquet)."""
-ROWS_PER_GROUP = 32768
+ROWS_PER_GROUP = 16384
 """Converted Parquet rows pending over all files before the biggest file's are written as a
 row group: with :data:`CHUNK_ROWS`, this bounds memory."""
 
@@ -256,8 +256,8 @@ class _Parquet(_Sink):
 class TableSink:
     """Writes payloads to one file or to date partitions, buffering at most
     :data:`ROWS_PER_GROUP` rows; :meth:`close` writes the rest. ``files`` lists what it
-    wrote. The payloads given to :meth:`add` are the sink's: the Parquet writer changes them
-    in place."""
+    wrote. The payloads given to :meth:`add` are held until their chunk is written (JSON
+    lines, CSV) or converted (Parquet); the sink does not change them."""
 
     def __init__(self, out: Path, fmt: str, fields: FieldColumns, by_date: bool,
                  part: int = 0) -> None:
