@@ -39,6 +39,16 @@ def test_bad_date_times(text: str) -> None:
         parse_rfc3339(text)
 
 
+def test_each_answer_is_for_the_value_asked_one_after_the_other() -> None:
+    # the check keeps its last answer (validation, then enrich, ask about the same string)
+    order = [t for pair in zip(sorted(GOOD_TIMES), BAD_TIMES) for t in pair] * 2
+    for text in order:
+        assert is_rfc3339(text) == (text in GOOD_TIMES)
+        assert is_rfc3339(text) == (text in GOOD_TIMES)  # asked again: the kept answer
+        if text in GOOD_TIMES:
+            assert parse_rfc3339(text) == GOOD_TIMES[text]
+
+
 def test_uuid() -> None:
     assert is_uuid("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
     assert is_uuid("1B4E28BA-2FA1-11D2-883F-0016D3CCA427")

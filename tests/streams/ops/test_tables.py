@@ -13,6 +13,7 @@ import pytest
 from enrichers.enrich import enrich
 from streams.demo.events import DemoWorld
 from streams.kafka.changelog import FieldTypes
+from streams.ops import tables
 from streams.ops.tables import COLUMNS, FieldColumns, open_sink
 
 
@@ -103,3 +104,27 @@ def test_text_formats(tmp_path: Path, fmt: str) -> None:
     first = table[0]
     assert "fields.city" in first and "fields" not in first
     assert first["profile_known"] == "true" and orjson.loads(first["tags"]) == rows[0]["tags"]
+
+
+def test_chunks_with_different_keys_write_one_table(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # a column no payload of a chunk has is written as nulls; the next chunk may fill it
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 3)
+    rows = payloads()
+    opens = [p for p in rows if p["type"] == "open"] * 3
+    failures = [p for p in rows if p["type"] == "failure"] * 3
+    updates = [p for p in rows if p["type"] == "update"] * 3
+    seen = FieldTypes()
+    for p in rows:
+        seen.add(p.get("fields"))
+    sink = open_sink(tmp_path / "x.parquet", "parquet", FieldColumns(seen.types))
+    for p in opens + failures + updates:
+        sink.add(dict(p))
+    sink.close()
+    back = pq.read_table(tmp_path / "x.parquet").to_pylist()
+    assert [r["type"] for r in back] == ["open"] * 3 + ["failure"] * 3 + ["update"] * 3
+    assert [r["code"] for r in back] == [None] * 3 + [failures[0]["code"]] * 3 + [None] * 3
+    assert [r["headers"] is None for r in back] == [False] * 3 + [True] * 6
+    assert all(r["created"] is not None for r in back[6:]) and \
+        all(r["created"] is None for r in back[:6])
+    assert [dict(r["parameters"]) for r in back[6:]] == [{"source": "form", "step": "2"}] * 3
