@@ -44,6 +44,24 @@ class PipelineMetrics:
             "fl_profile_missing_total",
             "Events naming a profile not (yet) in the profile table; delivered with "
             "profile_known=false", ["event_type"], registry=r)
+        self.rekeyed = Counter("fl_rekeyed_total",
+                               "Raw records written to the serving generation's internal "
+                               "topics by the re-key stage (repartition mode), per raw topic",
+                               ["topic"], registry=r)
+        self.partitions = Gauge("fl_partitions",
+                                "Partitions of the internal topics of the serving generation "
+                                "(repartition mode)", registry=r)
+        self.generation = Gauge("fl_partitions_generation",
+                                "The serving generation of the internal topics (repartition "
+                                "mode)", registry=r)
+        self.scale_progress = Gauge(
+            "fl_partitions_scale_progress_ratio",
+            "How far `partitions scale` is, 0..1 (0 while none runs; the table copy is most of "
+            "it, the cut-over the last percent)", registry=r)
+        self.scale_phase = Gauge(
+            "fl_partitions_scale_phase",
+            "Phase of a running `partitions scale`: 0 none, 1 building, 2 cutting, 3 draining",
+            registry=r)
         self.profile_writes = Counter("fl_profile_writes_total",
                                       "Profile table writes, per source", ["source"], registry=r)
         self.esp_events = Counter("fl_esp_events_total",

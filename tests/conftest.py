@@ -57,3 +57,13 @@ def _projects(bootstrap: str, tmp_path: Path, receiver: Receiver,
     yield make
     for project in made:
         project.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Soak tests (full size, minutes each) run only when selected: ``make soak`` (-m soak)."""
+    if "soak" in (config.getoption("markexpr") or ""):
+        return
+    soak = [item for item in items if item.get_closest_marker("soak") is not None]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if item.get_closest_marker("soak") is None]

@@ -46,6 +46,8 @@ COMMANDS = (
               "ESP reports (complaints, bounces): load, list unmapped; mail headers."),
         Entry("stats", "streams.cli.stats:stats_command",
               "Windowed counts per loop, database, event type; load warnings."),
+        Entry("partitions", "streams.cli.partitions:partitions_group",
+              "Scale the pipeline's own partitions online: scale, status, cancel."),
     )),
     Section("Analyse", (
         Entry("replay", "streams.cli.replays:replay_group",

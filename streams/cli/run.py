@@ -68,6 +68,10 @@ def _run_faust(config: Config, argv: list[str]) -> NoReturn:
         os.environ.setdefault("FAUST_LOOP", "uvloop")
     # Faust reads sys.argv (its own options, and --loop/-L at import time): only its part
     sys.argv = [sys.argv[0], *argv]
+    if config.worker.partitioning == "repartition":
+        from streams.worker.generation import generation_app
+
+        generation_app(config).main()
     from streams.worker.app import build_app
 
     build_app(config).main()

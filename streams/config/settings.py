@@ -84,6 +84,14 @@ class WorkerConfig:
     data_dir: str = "var/worker"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     json_logs: bool = False
+    #: ``direct``: enrich the raw topics as they are (they must be co-partitioned with
+    #: fl.ref.profiles: same count, murmur2, keyed by profile id). ``repartition``: a re-key
+    #: stage first writes them to internal topics whose partition count the pipeline owns
+    #: (``feedbackloops partitions scale N``); see docs/decisions.md.
+    partitioning: Literal["direct", "repartition"] = "direct"
+    #: `partitions scale` copies the table's changelog at most this fast (records/s), so the
+    #: build does not compete with the serving generation for the brokers; 0: no limit
+    scale_copy_rate_per_s: int = 50000
     #: raw events of a newly assigned partition wait at most this long for that partition's
     #: profile snapshots to be read (see streams/worker/bootstrap.py).
     profile_bootstrap_timeout_s: float = 300.0
@@ -110,6 +118,9 @@ class WorkerConfig:
         if not 6 <= self.session_timeout_s <= 300:
             raise ConfigError("session_timeout_s: must be 6..300 (6 s is the broker's default "
                               f"minimum), got {self.session_timeout_s:g}")
+        if self.scale_copy_rate_per_s < 0:
+            raise ConfigError("scale_copy_rate_per_s: must be >= 0 (0: no limit), got "
+                              f"{self.scale_copy_rate_per_s}")
         if not 1 <= self.rocksdb_block_cache_mb <= 4096:
             raise ConfigError("rocksdb_block_cache_mb: must be 1..4096, got "
                               f"{self.rocksdb_block_cache_mb}")

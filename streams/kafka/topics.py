@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from streams.config.settings import Config, KafkaConfig, LimitsConfig
 
-__all__ = ["RAW_TOPICS", "TopicSpec", "Topics"]
+__all__ = ["COMPACT", "RAW_TOPICS", "TopicSpec", "Topics"]
 
 #: event type -> raw topic suffix. Profile create/update/delete share one topic.
 RAW_TOPICS: dict[str, str] = {
@@ -24,6 +24,9 @@ RAW_TOPICS: dict[str, str] = {
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+#: topic configs of every compacted topic we create
+COMPACT = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
+           "segment.ms": str(HOUR_MS)}
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class Topics:
         #: plus Kafka's margin, set explicitly so a broker default cannot disagree
         self.max_message_bytes = max_message_bytes
         p = kafka.topic_prefix
+        #: the topic prefix and the worker's app id (generation names derive from both)
+        self.prefix = p
+        self.app_id = app_id
         self.raw = {etype: p + name for etype, name in RAW_TOPICS.items()}
         self.esp_reports = p + "fl.esp.reports"
         self.esp_unmapped = p + "fl.esp.unmapped"
@@ -70,6 +76,8 @@ class Topics:
         self.attempts = p + "fl.attempts"
         self.profile_actions = p + "fl.profile-actions"
         self.operations = p + "fl.operations"
+        #: the scaling state of repartition mode (streams.kafka.generations)
+        self.partitioning = p + "fl.partitioning"
         #: the profile table's changelog (Faust's naming, with our prefix).
         self.profiles_changelog = f"{p}{app_id}-profiles-changelog"
         #: the soft-bounce counters' changelog (streams.esp.softbounces)
@@ -122,5 +130,7 @@ class Topics:
             TopicSpec(self.attempts, n, {**delete, "retention.ms": str(7 * DAY_MS)}),
             TopicSpec(self.profile_actions, n, {**delete, "retention.ms": str(7 * DAY_MS)}),
             TopicSpec(self.operations, 1, {**delete, "retention.ms": str(30 * DAY_MS)}),
+            # one partition: one coordinator, and a total order of state, requests and cuts
+            TopicSpec(self.partitioning, 1, compact),
         ]
         return specs

@@ -16,6 +16,7 @@ import faust
 from streams.worker.acks import InOrderAcks
 from streams.worker.bootstrap import GatedConsumer
 from streams.worker.runtime import WorkerRuntime
+from streams.worker.sources import Sources, raw_origin
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
 
@@ -29,26 +30,27 @@ def _replay_mark(headers: Any) -> list[tuple[str, bytes]]:
     return [(k, v) for k, v in pairs if k == "fl-replay"]
 
 
-def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: WorkerRuntime) -> None:
+def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: WorkerRuntime,
+                  sources: Sources) -> None:
     app.transport.Consumer = GatedConsumer.fetching(  # type: ignore[misc]
         config.worker.fetch_interval_ms)
-    raw = app.topic(*topics.raw.values(), key_serializer="raw", value_serializer="raw")
-    snapshots = app.topic(topics.ref_profiles, key_serializer="raw", value_serializer="raw")
+    raw = app.topic(*sources.events, key_serializer="raw", value_serializer="raw")
+    snapshots = app.topic(sources.profiles, key_serializer="raw", value_serializer="raw")
     esp_reports = app.topic(topics.esp_reports, key_serializer="raw", value_serializer="raw")
     profiles = app.Table(
-        "profiles", partitions=config.kafka.partitions, key_type=bytes, value_type=bytes,
+        "profiles", partitions=sources.partitions, key_type=bytes, value_type=bytes,
         # Faust's defaults (a 2 GiB block cache and 3 x 64 MiB write buffers per partition
         # database) would not fit the worker's memory budget; these are per partition.
         options={"block_cache_size": config.worker.rocksdb_block_cache_mb * 2**20,
                  "write_buffer_size": 8 * 2**20, "max_write_buffer_number": 2},
-        changelog_topic=app.topic(topics.profiles_changelog, partitions=config.kafka.partitions,
+        changelog_topic=app.topic(sources.profiles_changelog, partitions=sources.partitions,
                                   key_serializer="raw", value_serializer="raw", compacting=True))
     soft_bounces = app.Table(
-        "soft-bounces", partitions=config.kafka.partitions, key_type=bytes, value_type=bytes,
+        "soft-bounces", partitions=sources.partitions, key_type=bytes, value_type=bytes,
         options={"block_cache_size": 8 * 2**20, "write_buffer_size": 2 * 2**20,
                  "max_write_buffer_number": 2},
-        changelog_topic=app.topic(topics.soft_bounces_changelog,
-                                  partitions=config.kafka.partitions, key_serializer="raw",
+        changelog_topic=app.topic(sources.soft_bounces_changelog,
+                                  partitions=sources.partitions, key_serializer="raw",
                                   value_serializer="raw", compacting=True))
     bootstrap = runtime.bootstrap
 
@@ -58,11 +60,15 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
         handle = runtime.esp.handle if esp else runtime.enricher.handle
         send = runtime.output.send
         invalid = topics.invalid
+        rekeyed = sources.generation is not None and not esp
         acks = InOrderAcks()
         # StreamT's stub lacks noack(); every stream an agent gets is a faust.Stream
         async for event in cast("faust.Stream[bytes]", stream).noack().events():
             m = event.message
-            records = handle(m.topic, m.partition, m.offset, int(m.timestamp * 1000),
+            # a re-keyed record is about its raw record (type checks, metrics, fl.invalid)
+            topic, partition, offset = (raw_origin(m.headers, m.topic, m.partition, m.offset)
+                                        if rekeyed else (m.topic, m.partition, m.offset))
+            records = handle(topic, partition, offset, int(m.timestamp * 1000),
                              m.key, m.value, profiles, soft_bounces)
             if snapshot_agent:
                 bootstrap.read(m.partition, m.offset)
@@ -97,13 +103,13 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
 
     app.task(open_bootstrapped_partitions)
 
-    sources = {*topics.raw.values(), topics.ref_profiles}
+    lag_sources = {*sources.events, sources.profiles}
 
     async def report_lag() -> None:
         """fl_consumer_lag for the owned source partitions: end offset - committed offset."""
         monitor = app.monitor
         for tp in app.consumer.assignment():
-            if tp.topic in sources:
+            if tp.topic in lag_sources:
                 end = monitor.tp_end_offsets.get(tp)
                 done = monitor.tp_committed_offsets.get(tp)
                 if end is not None:

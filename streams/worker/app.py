@@ -27,27 +27,31 @@ from streams.replay.operations import Replays
 from streams.worker.ordering import TimestampOrder
 from streams.worker.process import WorkerProcess
 from streams.worker.runtime import WorkerRuntime
+from streams.worker.sources import Sources
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
 
 __all__ = ["build_app"]
 
 
-def build_app(config: Config) -> faust.App:
-    """A Faust app for ``config`` with every agent of the pipeline attached."""
+def build_app(config: Config, sources: Sources | None = None,
+              runtime: WorkerRuntime | None = None) -> faust.App:
+    """A Faust app for ``config`` with every agent of the pipeline attached, reading the raw
+    topics (``sources`` None) or a generation's internal topics (repartition mode)."""
     topics = Topics.for_config(config)
+    sources = sources or Sources.direct(config, topics)
     store = "rocksdb://" if config.worker.store == "rocksdb" else "memory://"
-    datadir = Path(config.worker.data_dir).resolve()
+    datadir = Path(sources.data_dir).resolve()
     datadir.parent.mkdir(parents=True, exist_ok=True)
     extra: dict[str, Any] = (
         {"logging_config": dict_config(config.worker.log_level, True)}
         if config.worker.json_logs else {})
     app = faust.App(
-        config.worker.app_id,
+        sources.app_id,
         **faust_broker_settings(config.kafka),
         store=store,
         datadir=str(datadir),
-        topic_partitions=config.kafka.partitions,
+        topic_partitions=sources.partitions,
         topic_replication_factor=config.kafka.replication_factor,
         # `feedbackloops topics create` provisions every topic, Faust's changelog included.
         topic_allow_declare=False,
@@ -69,12 +73,12 @@ def build_app(config: Config) -> faust.App:
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         stream_wait_empty=False,
-        ConsumerScheduler=TimestampOrder.preferring(topics.raw["profile"], topics.ref_profiles),
+        ConsumerScheduler=TimestampOrder.preferring(*sources.first),
         Worker=WorkerProcess,
         **extra,
     )
-    runtime = WorkerRuntime(config, topics, PipelineMetrics.shared())
-    attach_agents(app, config, topics, runtime)
+    runtime = runtime or WorkerRuntime(config, topics, PipelineMetrics.shared(), sources)
+    attach_agents(app, config, topics, runtime, sources)
 
     async def http_server() -> None:
         client = HttpClient(SsrfPolicy(config.security.allow_networks))

@@ -19,6 +19,7 @@ from streams.stats.view import StatsView
 from streams.worker.bootstrap import ProfileBootstrap
 from streams.worker.declared import publish_declared
 from streams.worker.enrichment import Enricher
+from streams.worker.sources import Sources
 from streams.esp.reports import EspReports
 from streams.esp.softbounces import SoftBounces
 from streams.kafka.loopstore import LoopStore, parse_loop
@@ -43,7 +44,9 @@ def _ignore() -> None:
 class WorkerRuntime:
     """Started once per worker process, before the first event is enriched."""
 
-    def __init__(self, config: Config, topics: Topics, metrics: PipelineMetrics) -> None:
+    def __init__(self, config: Config, topics: Topics, metrics: PipelineMetrics,
+                 sources: Sources | None = None) -> None:
+        sources = sources or Sources.direct(config, topics)
         self.config = config
         self.topics = topics
         self.metrics = metrics
@@ -61,9 +64,11 @@ class WorkerRuntime:
         self.enricher = Enricher(topics, self.loops, self.tags, metrics,
                                  SoftBounces(config.esp, topics, metrics), config.limits)
         self.esp = EspReports(config.esp, topics, metrics, config.limits.esp_report_bytes)
-        self.bootstrap = ProfileBootstrap(config.kafka, topics.ref_profiles, topics.raw.values(),
-                                          config.worker.app_id,
+        self.bootstrap = ProfileBootstrap(config.kafka, sources.profiles, sources.events,
+                                          sources.app_id,
                                           config.worker.profile_bootstrap_timeout_s)
+        #: called by stop() before the producer closes (the re-key stage, the coordinator)
+        self.on_stop: list[Callable[[], None]] = []
         self.stats_view: StatsView | None = None
         self.aggregator: AggregatorProcess | None = None
         if config.stats.enabled:
@@ -118,6 +123,8 @@ class WorkerRuntime:
         return self._started is not None and self._started.done() and not self._started.exception()
 
     async def stop(self) -> None:
+        for stop in self.on_stop:
+            await asyncio.get_running_loop().run_in_executor(None, stop)
         if self._summaries is not None:
             self._summaries.cancel()
         await self.output.close()

@@ -70,6 +70,9 @@ NEEDS_KAFKA = {
     "topics create": ["topics", "create"],
     "profiles load": ["profiles", "load", "--quiet", "@profiles"],
     "tags load": ["tags", "load", "--quiet", "@tags"],
+    "partitions scale": ["partitions", "scale", "8"],
+    "partitions status": ["partitions", "status"],
+    "partitions cancel": ["partitions", "cancel"],
 }
 
 #: commands that need no broker: they work with it down, without Faust

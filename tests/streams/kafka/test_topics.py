@@ -28,7 +28,7 @@ def test_every_design_topic_is_specified() -> None:
     assert compacted == {"x.fl.ref.profiles", "x.fl.ref.tags", "x.fl.loops", "x.fl.accounts",
                          "x.fl.replays",
                          "x.feedbackloops-profiles-changelog",
-                         "x.feedbackloops-soft-bounces-changelog"}
+                         "x.feedbackloops-soft-bounces-changelog", "x.fl.partitioning"}
 
 
 @pytest.mark.kafka

@@ -1,0 +1,116 @@
+"""``fl.partitioning`` on every process: the scaling state in memory, and writes to it.
+
+A :class:`~streams.kafka.registry.CompactedView` of the topic's JSON records, read through
+the shapes of :mod:`streams.kafka.generations`. Writes are synchronous (the coordinator and
+the re-key stage run on their own threads; the CLI has nothing else to do) and return once
+this process's view shows them, so a writer always reads its own write.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+
+from streams.config.settings import KafkaConfig
+from streams.errors import NotAcknowledged, WriteNotVisible
+from streams.kafka.clients import producer_config
+from streams.kafka.generations import (CANCEL_KEY, REQUEST_KEY, STATE_KEY, Cut, Request,
+                                       ScaleState, cut_key, parse_cut, parse_request,
+                                       parse_state)
+from streams.kafka.registry import CompactedView
+
+__all__ = ["ControlView"]
+
+
+def _object(data: bytes) -> dict[str, Any]:
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return doc
+
+
+class ControlView:
+    """The scaling state, requests and cut records, as this process last read them."""
+
+    def __init__(self, kafka: KafkaConfig, topic: str) -> None:
+        self.topic = topic
+        self.view: CompactedView[dict[str, Any]] = CompactedView(kafka, topic, _object)
+        self._conf = producer_config(kafka, **{"linger.ms": 0})
+        self._client: Producer | None = None
+
+    def start(self, wait_ready_s: float | None = 30.0) -> "ControlView":
+        self.view.start(wait_ready_s)
+        return self
+
+    def stop(self) -> None:
+        self.view.stop()
+
+    # -- reads -----------------------------------------------------------------------------
+    def state(self) -> ScaleState | None:
+        doc = self.view.get(STATE_KEY)
+        return parse_state(orjson.dumps(doc)) if doc is not None else None
+
+    def request(self) -> Request | None:
+        doc = self.view.get(REQUEST_KEY)
+        return parse_request(orjson.dumps(doc)) if doc is not None else None
+
+    def cancel(self) -> Request | None:
+        doc = self.view.get(CANCEL_KEY)
+        return parse_request(orjson.dumps(doc)) if doc is not None else None
+
+    def cut(self, topic: str, partition: int) -> Cut | None:
+        doc = self.view.get(cut_key(topic, partition))
+        return parse_cut(orjson.dumps(doc)) if doc is not None else None
+
+    @property
+    def version(self) -> int:
+        return self.view.version
+
+    # -- writes ----------------------------------------------------------------------------
+    def put_state(self, state: ScaleState) -> ScaleState:
+        state = state.replace(updated_ms=int(time.time() * 1000))
+        self._write(STATE_KEY, state.encode())
+        return state
+
+    def put_cuts(self, cuts: list[tuple[str, int, Cut]]) -> None:
+        """Record where raw partitions (topic, partition) switched generation."""
+        self._write_many([(cut_key(t, p), cut.encode()) for t, p, cut in cuts])
+
+    def request_scale(self, partitions: int) -> Request:
+        request = Request(uuid.uuid4().hex, partitions, int(time.time() * 1000))
+        self._write(REQUEST_KEY, request.encode())
+        return request
+
+    def request_cancel(self, request_id: str) -> Request:
+        cancel = Request(request_id, 0, int(time.time() * 1000))
+        self._write(CANCEL_KEY, cancel.encode())
+        return cancel
+
+    def _write(self, key: str, value: bytes, timeout_s: float = 15.0) -> None:
+        self._write_many([(key, value)], timeout_s)
+
+    def _write_many(self, records: list[tuple[str, bytes]], timeout_s: float = 15.0) -> None:
+        if not records:
+            return
+        if self._client is None:
+            self._client = Producer(self._conf)
+        written: list[tuple[int, int]] = []
+        failed: list[str] = []
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is not None:
+                failed.append(str(err))
+            else:
+                written.append((msg.partition(), msg.offset()))
+
+        for key, value in records:
+            self._client.produce(self.topic, value, key.encode(), on_delivery=on_delivery)
+        self._client.flush(timeout_s)
+        if failed or len(written) < len(records):
+            raise NotAcknowledged(f"{self.topic}: {failed[0] if failed else 'not acknowledged'}")
+        partition, offset = max(written)
+        if not self.view.wait_for(partition, offset, timeout_s):
+            raise WriteNotVisible(self.topic, timeout_s)
