@@ -60,6 +60,8 @@ COMMIT_EVERY_S = 0.5
 #: records per consume call; the loop yields to responses every YIELD_EVERY of them.
 CONSUME_BATCH = 500
 YIELD_EVERY = 100
+#: how often the partitions of the delivery topics are counted again (they may grow)
+RECOUNT_EVERY_S = 10.0
 #: deliveries started (sending or queued in their loop's lane) per process in-flight slot;
 #: beyond that, reading pauses (held retries and the outcome records do not count).
 ACTIVE_PER_SLOT = 4
@@ -117,16 +119,16 @@ class SenderService:
             "heartbeat.interval.ms": 3000,
             "fetch.wait.max.ms": 20,
             "queued.max.messages.kbytes": 65536,
+            # partitions added to fl.deliveries or a tier (`partitions scale`) are assigned
+            # within this, not librdkafka's 5 minutes
+            "topic.metadata.refresh.interval.ms": int(RECOUNT_EVERY_S * 1000),
         }))
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        topics = ([self.topics.deliveries, *self.topics.retry.values()] if self.lane == "live"
-                  else [self.topics.replay_deliveries])
-        meta = await self._call(self.consumer.list_topics, None, 30)
-        self._total_partitions = sum(len(meta.topics[t].partitions) for t in topics
-                                     if t in meta.topics)
+        topics = self._topics()
+        await self._call(self._count_partitions)
         await self._call(self.consumer.subscribe, topics, on_assign=self._on_assign,
                          on_revoke=self._on_revoke, on_lost=self._on_lost)
         timers = [asyncio.create_task(self._release_due()),
@@ -195,9 +197,26 @@ class SenderService:
         loop = self._loop or asyncio.get_running_loop()
         return await loop.run_in_executor(self._consumer_thread, lambda: fn(*args, **kwargs))
 
+    def _topics(self) -> list[str]:
+        """What this sender reads: the live delivery topics, or the replay lane's."""
+        return ([self.topics.deliveries, *self.topics.retry.values()] if self.lane == "live"
+                else [self.topics.replay_deliveries])
+
+    def _count_partitions(self) -> None:
+        """Count the delivery topics' partitions (on the consumer thread): each loop's share
+        is owned / all of them, and `partitions scale` may have grown them."""
+        topics = self._topics()
+        meta = self.consumer.list_topics(None, 30)
+        self._total_partitions = sum(len(meta.topics[t].partitions) for t in topics
+                                     if t in meta.topics)
+
     # -- rebalance (called on the consumer thread inside consume/close) --------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._loop is not None
+        try:
+            self._count_partitions()
+        except Exception as exc:  # the last count stands; the periodic one tries again
+            log.info("counting the delivery partitions failed: %s", exc)
         asyncio.run_coroutine_threadsafe(self._assigned(partitions), self._loop).result(30)
         self._skip_finished(consumer, partitions)
 
@@ -273,9 +292,14 @@ class SenderService:
 
     # -- metrics ---------------------------------------------------------------------------
     async def _report_forever(self, every_s: float = 2.0) -> None:
+        last_count = time.monotonic()
         while True:
             try:
                 await self._report()
+                if time.monotonic() - last_count >= RECOUNT_EVERY_S:
+                    last_count = time.monotonic()
+                    await self._call(self._count_partitions)
+                    self._update_share()
             except Exception as exc:  # metrics must never stop delivery
                 log.info("metrics report failed: %s", exc)
             await asyncio.sleep(every_s)

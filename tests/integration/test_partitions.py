@@ -235,6 +235,9 @@ def scale_in_the_middle(project_factory: Callable[..., Project], receiver: Recei
     assert ghostly and not any(ev["profile_known"] for ev in ghostly)
     grown = AdminClient(confluent_config(project.config.kafka)).list_topics(timeout=30).topics
     assert len(grown[project.topics.deliveries].partitions) == 8
+    # the sender took the new partitions on (its share of each loop's limits: owned / all)
+    sender = next(p for p in project.processes if "sender" in p.log_path.name)
+    assert f"{project.topics.deliveries}[0,1,2,3,4,5,6,7]" in sender.log()
     text = (f"{name}: {len(events)} events ({PROFILES} profiles, raw topics 3 partitions, "
             f"CRC32), scale 4 -> 8 after {scaled_at - fed_from:.0f} s took {scaled_s:.1f} s "
             f"(cut-over {state.last.get('cut_over_s')} s, {state.last.get('copied')} "
