@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from schemas.errors import InvalidRecord
+
 from streams.kafka.topics import COMPACT, HOUR_MS, TopicSpec, Topics
 
 __all__ = ["Cut", "GenerationTopics", "Next", "PHASES", "Request", "ScaleState", "cut_key",
@@ -168,9 +170,9 @@ def _obj(data: bytes) -> dict[str, Any]:
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+        raise InvalidRecord(f"not JSON: {exc}", None) from None
     if not isinstance(doc, dict):
-        raise ValueError("not a JSON object")
+        raise InvalidRecord("not a JSON object", None)
     return doc
 
 
@@ -186,18 +188,18 @@ def parse_state(data: bytes) -> ScaleState:
             highest=int(doc.get("highest", 0)),
             last=dict(doc.get("last") or {}), updated_ms=int(doc.get("updated_ms", 0)))
     except (KeyError, TypeError) as exc:
-        raise ValueError(f"not a scaling state: {exc}") from None
+        raise InvalidRecord(f"not a scaling state: {exc}", None) from None
 
 
 def parse_request(data: bytes) -> Request:
     try:
         return Request(**_obj(data))
     except TypeError as exc:
-        raise ValueError(f"not a request: {exc}") from None
+        raise InvalidRecord(f"not a request: {exc}", None) from None
 
 
 def parse_cut(data: bytes) -> Cut:
     try:
         return Cut(**_obj(data))
     except TypeError as exc:
-        raise ValueError(f"not a cut record: {exc}") from None
+        raise InvalidRecord(f"not a cut record: {exc}", None) from None

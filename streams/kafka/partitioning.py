@@ -12,6 +12,8 @@ import uuid
 from typing import Any
 
 import orjson
+
+from schemas.errors import InvalidRecord
 from confluent_kafka import Producer
 
 from streams.config.settings import KafkaConfig
@@ -28,7 +30,7 @@ __all__ = ["ControlView"]
 def _object(data: bytes) -> dict[str, Any]:
     doc = orjson.loads(data)
     if not isinstance(doc, dict):
-        raise ValueError("not a JSON object")
+        raise InvalidRecord("not a JSON object", None)
     return doc
 
 

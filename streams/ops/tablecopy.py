@@ -17,6 +17,7 @@ from typing import Mapping
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from streams.config.settings import KafkaConfig
+from streams.errors import KafkaFailure, NotAcknowledged
 from streams.kafka.clients import confluent_config, producer_config
 
 __all__ = ["ChangelogCopier", "position_key"]
@@ -58,7 +59,7 @@ class ChangelogCopier:
         for topic in topics:
             info = meta.topics.get(topic)
             if info is None or info.error is not None:
-                raise RuntimeError(f"topic {topic} is not available: "
+                raise KafkaFailure(f"topic {topic} is not available: "
                                    f"{info.error if info else 'missing'}")
             for p in info.partitions:
                 low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p),
@@ -101,7 +102,7 @@ class ChangelogCopier:
                             if msg.offset() >= targets[k]:
                                 del open_[k]
                             continue
-                        raise RuntimeError(f"copying {k}: {err}")
+                        raise KafkaFailure(f"copying {k}: {err}")
                     offset = msg.offset()
                     if offset >= targets[k]:  # beyond what this call copies
                         del open_[k]
@@ -115,7 +116,7 @@ class ChangelogCopier:
             self._consumer.unassign()
         remaining = self._producer.flush(60)
         if remaining:
-            raise RuntimeError(f"table copy: {remaining} records not acknowledged in 60 s")
+            raise NotAcknowledged(f"table copy: {remaining} records not acknowledged in 60 s")
         for k, offset in reached.items():
             positions[k] = max(positions.get(k, 0), min(offset, targets[k]))
         return positions, copied

@@ -33,6 +33,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from streams.config.settings import Config
+from streams.errors import NotAcknowledged
 from streams.kafka.clients import confluent_config, producer_config
 from streams.kafka.generations import Cut, GenerationTopics, ScaleState, generation_topics
 from streams.kafka.partitioning import ControlView
@@ -247,7 +248,7 @@ class Rekeyer:
         """Flush what was produced; then record the partitions switched meanwhile."""
         remaining = self._producer.flush(30)
         if remaining:
-            raise RuntimeError(f"re-key stage: {remaining} records not acknowledged in 30 s")
+            raise NotAcknowledged(f"re-key stage: {remaining} records not acknowledged in 30 s")
         nxt = state.next
         if nxt is None:
             return

@@ -40,7 +40,7 @@ def test_commands_are_grouped_by_what_a_user_does() -> None:
         title, _, body = block.partition(":\n")
         sections[title] = re.findall(r"^  ([\w-]+)  ", body, re.M)
     assert sections["Run"] == ["worker", "sender", "replayer", "demo"]
-    assert sections["Operate"] == ["loops", "dead-letters", "invalid", "esp", "stats"]
+    assert sections["Operate"] == ["loops", "dead-letters", "invalid", "esp", "stats", "partitions"]
     assert sections["Analyse"] == ["replay", "export"]
     assert sections["Data"] == ["topics", "profiles", "tags"]
     assert sections["Configure"] == ["config", "accounts"]
