@@ -28,6 +28,7 @@ from streams.worker.ordering import TimestampOrder
 from streams.worker.process import WorkerProcess
 from streams.worker.runtime import WorkerRuntime
 from streams.worker.sources import Sources
+from streams.api.partition_routes import partition_routes
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
 
@@ -96,7 +97,9 @@ def build_app(config: Config, sources: Sources | None = None,
                                                             runtime.loop_store.get,
                                                             runtime.loop_store.all,
                                                             config.sender.defer_after_s),
-                                               replay_routes(replays, runtime.loop_store.get))),
+                                               replay_routes(replays, runtime.loop_store.get),
+                                               partition_routes(runtime.control,
+                                                                config.kafka.partitions))),
                             config.api.bind, config.api.port, "worker api")
 
         async def forever() -> None:

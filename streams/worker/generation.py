@@ -74,6 +74,7 @@ def generation_app(config: Config) -> faust.App:
     rekeyer.start()
     coordinator.start()
     runtime.on_stop += [rekeyer.stop, coordinator.stop, control.stop]
+    runtime.control = control
     log.info("worker of generation %d (%d partitions)", state.serving, state.partitions)
     watcher = _Watcher(state.serving, control, metrics, rekeyer,
                        [rekeyer.stop, coordinator.stop])

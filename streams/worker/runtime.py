@@ -20,6 +20,7 @@ from streams.worker.bootstrap import ProfileBootstrap
 from streams.worker.declared import publish_declared
 from streams.worker.enrichment import Enricher
 from streams.worker.sources import Sources
+from streams.kafka.partitioning import ControlView
 from streams.esp.reports import EspReports
 from streams.esp.softbounces import SoftBounces
 from streams.kafka.loopstore import LoopStore, parse_loop
@@ -69,6 +70,8 @@ class WorkerRuntime:
                                           config.worker.profile_bootstrap_timeout_s)
         #: called by stop() before the producer closes (the re-key stage, the coordinator)
         self.on_stop: list[Callable[[], None]] = []
+        #: the scaling state (repartition mode; None in direct mode)
+        self.control: ControlView | None = None
         self.stats_view: StatsView | None = None
         self.aggregator: AggregatorProcess | None = None
         if config.stats.enabled:

@@ -438,6 +438,14 @@ def test_delete(env: Env) -> None:
     assert env.call("DELETE", f"/loops/{loop['id']}").status == 404
 
 
+def test_partitions_in_direct_mode(env: Env) -> None:
+    shown = env.call("GET", "/partitions")
+    assert shown.status == 200
+    assert shown.body == {"mode": "direct", "partitions": 4, "scaling": None}
+    refused = env.call("POST", "/partitions/scale", {"partitions": 8})
+    assert refused.status == 409 and "direct" in refused.body["error"]
+
+
 def test_openapi_describes_every_route_and_every_answer(env: Env) -> None:
     """Runs last in this module: checks the answers the tests above collected."""
     from streams.api.auth import policy_of
@@ -445,13 +453,15 @@ def test_openapi_describes_every_route_and_every_answer(env: Env) -> None:
     from streams.api.routes import control_app
     from streams.api.server import health_app
     from streams.api.replay_routes import replay_routes
+    from streams.api.partition_routes import partition_routes
     from streams.api.stats_routes import stats_routes
     from streams.config.settings import ApiConfig
     from streams.kafka.registry import StaticView
 
     app = control_app(None, Directory(ApiConfig(), StaticView(), None),  # type: ignore[arg-type]
                       lambda: True, extra=(stats_routes(None, lambda i: None, list, 30.0),
-                                           replay_routes(None, lambda i: None)))
+                                           replay_routes(None, lambda i: None),
+                                           partition_routes(None, 4)))
     served = {(r.method.lower(), r.resource.canonical): r.handler for r in app.router.routes()
               if r.method != "HEAD" and r.resource is not None}
     documented = {(m, p): item[m]["x-access"] for p, item in OPENAPI["paths"].items()

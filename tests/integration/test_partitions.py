@@ -15,17 +15,22 @@ The CI-sized runs use a few thousand events; ``make soak`` runs the issue's 50,0
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import Counter
+from pathlib import Path
 import time
 from typing import Any, Callable
 
+import jsonschema
 import pytest
+import yaml
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streams.demo.events import DemoWorld
 from streams.kafka.clients import confluent_config
 from streams.kafka.partitioning import ControlView
+from tests.support.api import Api
 from tests.support.diagnose import where_are
 from tests.support.payloads import duplicates_of, events_of
 from tests.support.processes import Project, WorkerProcess
@@ -34,6 +39,9 @@ from tests.support.reports import report
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
+ROOT = Path(__file__).resolve().parents[2]
+OPENAPI = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+TOKEN = "test-token-0123456789abcdef"
 PROFILES = 3000
 RATE_PER_S = 250.0
 #: events naming a profile that was never loaded: delivered with profile_known false
@@ -141,6 +149,45 @@ class Killer(threading.Thread):
             time.sleep(0.02)
 
 
+def scale_through_the_api(project: Project) -> None:
+    """POST /partitions/scale, then GET /partitions until it is done; every answer must be
+    what docs/openapi.yaml says."""
+    api = api_of(workers(project)[0])
+    schema = {**OPENAPI["components"]["schemas"]["Partitions"], "components": OPENAPI["components"]}
+    asked = api.call("POST", "/partitions/scale", {"partitions": 8})
+    assert asked.status == 202, asked.body
+    jsonschema.validate(asked.body, schema)
+    again = api.call("POST", "/partitions/scale", {"partitions": 8})
+    assert again.status == 400 and again.body["field"] == "partitions"  # one at a time
+    phases = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:  # a worker restarting into the new generation serves on a new port
+            answer = api_of(workers(project)[0]).call("GET", "/partitions")
+        except OSError:
+            time.sleep(0.2)
+            continue
+        if answer.status == 200:
+            jsonschema.validate(answer.body, schema)
+            scaling = answer.body.get("scaling")
+            if scaling and scaling["phase"] not in phases:
+                phases.append(scaling["phase"])
+            if (answer.body.get("last") or {}).get("request") == asked.body["request"]:
+                assert answer.body["last"]["outcome"] == "done", answer.body
+                assert answer.body["partitions"] == 8 and answer.body["generation"] == 2
+                assert phases and phases[0] == "building", phases
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"the scale did not finish; phases seen: {phases}")
+
+
+def api_of(worker: WorkerProcess) -> Api:
+    """The worker's API where it listens now (its last start: port 0 picks a new one)."""
+    worker.wait_for_log("worker api listening on", 60)
+    ports = re.findall(r"worker api listening on http://127\.0\.0\.1:(\d+)", worker.log())
+    return Api(f"http://127.0.0.1:{ports[-1]}", TOKEN)
+
+
 def workers(project: Project) -> list[WorkerProcess]:
     return [p for p in project.processes if p.proc.poll() is None and "worker" in p.log_path.name]
 
@@ -156,8 +203,10 @@ def coordinator(project: Project) -> WorkerProcess | None:
 
 
 def scale_in_the_middle(project_factory: Callable[..., Project], receiver: Receiver,
-                        name: str, events_n: int, kill_in: tuple[str, ...] = ()) -> str:
+                        name: str, events_n: int, kill_in: tuple[str, ...] = (),
+                        via_api: bool = False) -> str:
     project = project_factory(
+        api={"port": 0, "tokens": [TOKEN]},
         worker={"partitioning": "repartition", "session_timeout_s": 6,
                 # a few seconds of table copy, so a kill can land in it
                 "scale_copy_rate_per_s": 1000},
@@ -193,8 +242,12 @@ def scale_in_the_middle(project_factory: Callable[..., Project], receiver: Recei
     killer = Killer(project, control, kill_in)
     killer.start()
     scaled_at = time.time()
-    scale = project.start("partitions", "scale", "8", name="scale")
-    assert scale.proc.wait(600) == 0, scale.log()
+    if via_api:
+        scale_through_the_api(project)
+    else:
+        scale = project.start("partitions", "scale", "8", name="scale")
+        assert scale.proc.wait(600) == 0, scale.log()
+        assert '"outcome": "done"' in scale.log()
     scaled_s = time.time() - scaled_at
     killer.stop.set()
     killer.join(10)
@@ -253,7 +306,7 @@ def scale_in_the_middle(project_factory: Callable[..., Project], receiver: Recei
 def test_scale_4_to_8_mid_stream_delivers_everything_once_known(
         project_factory: Callable[..., Project], receiver: Receiver) -> None:
     scale_in_the_middle(project_factory, receiver, "partitions-scale",
-                        int(os.environ.get("FLTEST_SCALE_EVENTS", "5000")))
+                        int(os.environ.get("FLTEST_SCALE_EVENTS", "5000")), via_api=True)
 
 
 def test_scale_survives_kill_9_during_build_and_cut_over(
