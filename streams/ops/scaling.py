@@ -36,6 +36,10 @@ def ask_scale(control: ControlView, partitions: int) -> Request:
     if state.next is not None:
         raise InputError("partitions", f"a scale to {state.next.partitions} partitions is "
                          f"already {state.next.phase}; wait for it or cancel it")
+    waiting = control.request()
+    if waiting is not None and waiting.id not in state.handled:
+        raise InputError("partitions", f"a scale to {waiting.partitions} partitions was asked "
+                         "for and waits for the workers' coordinator")
     if partitions == state.partitions:
         raise InputError("partitions", f"generation {state.serving} already has "
                          f"{partitions} partitions")
