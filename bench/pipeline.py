@@ -93,7 +93,8 @@ class Pipeline:
 
     def __init__(self, bootstrap: str, directory: Path, loops: list[dict[str, Any]],
                  partitions: int = 8, store: str = "memory",
-                 sender: dict[str, Any] | None = None) -> None:
+                 sender: dict[str, Any] | None = None,
+                 worker: dict[str, Any] | None = None) -> None:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.id = uuid.uuid4().hex[:8]
@@ -102,7 +103,7 @@ class Pipeline:
             "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": f"bench{self.id}.",
                       "partitions": partitions},
             "worker": {"app_id": f"fl-bench-{self.id}", "data_dir": str(directory / "worker"),
-                       "store": store, "log_level": "warning"},
+                       "store": store, "log_level": "warning", **(worker or {})},
             "api": {"port": 0},
             "sender": {"metrics_port": 0, **(sender or {})},
             "security": {"allow_networks": ["127.0.0.0/8"]},
@@ -214,7 +215,10 @@ class Pipeline:
         members and are not rebalancing."""
         from confluent_kafka import ConsumerGroupState
 
-        wanted = {self.config.worker.app_id: len(self.workers),
+        app_id = self.config.worker.app_id
+        # repartition mode: the first generation's group (the bench scales only mid-run)
+        worker_group = app_id if self.config.worker.partitioning == "direct" else f"{app_id}-g1"
+        wanted = {worker_group: len(self.workers),
                   f"{self.config.worker.app_id}-sender": len(self.senders)}
         if self.config.stats.enabled:  # each worker's statistics process is in a group too
             wanted[f"{self.config.worker.app_id}-stats"] = len(self.workers)

@@ -62,6 +62,8 @@ class Setup:
     counted: list[int] | None = None
     store: str = "memory"
     sender: dict[str, Any] = field(default_factory=dict)
+    #: worker settings (``partitioning: repartition``)
+    worker: dict[str, Any] = field(default_factory=dict)
     before: Before | None = None
     #: called after the reference data is loaded, before any process starts (replay: the
     #: history the replay reads)
@@ -73,7 +75,8 @@ class Setup:
 
 def execute(opts: Options, s: Setup) -> ScenarioResult:
     directory = opts.out_dir / s.name
-    pipeline = Pipeline(opts.bootstrap, directory, s.loops, opts.partitions, s.store, s.sender)
+    pipeline = Pipeline(opts.bootstrap, directory, s.loops, opts.partitions, s.store, s.sender,
+                        s.worker)
     loop_ids = [loop["id"] for loop in s.loops]
     counted = s.counted if s.counted is not None else list(range(len(loop_ids)))
     cold = s.mode == "backlog"

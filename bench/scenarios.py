@@ -15,6 +15,8 @@ connect         the peer: Kafka Connect + Aiven's HTTP sink on the sender's   ng
                 work (a topic of request bodies, 8 tasks, one POST each)      body's event_id)
 memory          worker peak RSS with P profiles in the RocksDB table          nginx
 scale-out       a second worker joins during a spike (not in ``all``)        nginx
+scale-partitions  repartition mode: the re-key hop's CPU per event, and        nginx
+                `partitions scale 4 -> 8` mid-stream (not in ``all``)
 ==============  ============================================================  ==================
 """
 from __future__ import annotations
@@ -326,3 +328,4 @@ def memory(opts: Options) -> ScenarioResult:
 
 # the analysts' scenarios register themselves (they use the helpers above)
 from . import analysts as _analysts  # noqa: E402,F401
+from . import partitions as _partitions  # noqa: E402,F401
