@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from streams.cli.context import connected_config
+from streams.cli.context import connected_config, current_config
 
 __all__ = ["partitions_group"]
 
@@ -40,12 +40,27 @@ def partitions_group() -> None:
               help="Follow the progress until the new generation serves.")
 @click.option("--timeout", "timeout_s", type=float, default=None, metavar="SECONDS",
               help="Stop following after this long (the scale goes on).")
-def scale(count: int, wait: bool, timeout_s: float | None) -> None:
-    """Move the enrich stage to COUNT partitions (more or fewer), online."""
+@click.option("--quiet", "quiet_s", type=float, default=10.0, show_default=True,
+              metavar="SECONDS", help="Direct mode: how long nothing new must arrive before "
+                                      "the producers count as paused.")
+def scale(count: int, wait: bool, timeout_s: float | None, quiet_s: float) -> None:
+    """Move the enrich stage to COUNT partitions (more or fewer), online.
+
+    In direct mode (the raw topics are the partitioning) this grows the raw topics,
+    fl.ref.profiles, fl.deliveries and the retry tiers instead, with the workers stopped:
+    it asks you to pause the producers and does every other step of the runbook itself.
+    """
     from streams.ops.scaling import ask_scale, wait_handled
 
     control = _control()
     try:
+        if current_config().worker.partitioning == "direct":
+            from streams.ops.grow import grow_direct
+
+            outcome = grow_direct(current_config(), control, count, click.echo, quiet_s,
+                                  timeout_s or 3600.0)
+            click.echo(json.dumps(outcome))
+            return
         request = ask_scale(control, count)
         click.echo(f"scale to {count} partitions requested ({request.id})")
         if not wait:

@@ -72,6 +72,12 @@ def _run_faust(config: Config, argv: list[str]) -> NoReturn:
         from streams.worker.generation import generation_app
 
         generation_app(config).main()
+    from streams.kafka.topics import Topics
     from streams.worker.app import build_app
+    from streams.worker.maintenance import direct_sources
 
-    build_app(config).main()
+    # a worker waits out a partition change and takes the topics' own count (Faust's other
+    # commands, for debugging, take the configuration's)
+    sources = (direct_sources(config, Topics.for_config(config))[0] if argv[:1] == ["worker"]
+               else None)
+    build_app(config, sources).main()

@@ -30,8 +30,9 @@ from schemas.errors import InvalidRecord
 
 from streams.kafka.topics import COMPACT, HOUR_MS, TopicSpec, Topics
 
-__all__ = ["Cut", "GenerationTopics", "Next", "PHASES", "Request", "ScaleState", "cut_key",
-           "generation_topics", "parse_cut", "parse_request", "parse_state"]
+__all__ = ["Cut", "GenerationTopics", "Maintenance", "Next", "PHASES", "Request", "ScaleState", "cut_key",
+           "generation_topics", "parse_cut", "parse_maintenance", "parse_request",
+           "parse_state"]
 
 #: the phases of a scale, in order (see docs/decisions.md, "Partitions owned by the pipeline")
 PHASES = ("building", "cutting", "draining")
@@ -39,6 +40,8 @@ PHASES = ("building", "cutting", "draining")
 STATE_KEY = "state"
 REQUEST_KEY = "request"
 CANCEL_KEY = "cancel"
+#: direct mode's partition change (streams.ops.grow)
+DIRECT_KEY = "direct"
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,25 @@ class Request:
 
 
 @dataclass(frozen=True)
+class Maintenance:
+    """Direct mode's partition change: ``stopping`` (workers stop and wait), ``altering``
+    (topics grow, snapshots are published again), ``done`` (workers start with the new
+    count)."""
+
+    id: str
+    partitions: int
+    phase: str
+    started_ms: int = 0
+
+    @property
+    def in_progress(self) -> bool:
+        return self.phase in ("stopping", "altering")
+
+    def encode(self) -> bytes:
+        return orjson.dumps(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
 class Cut:
     """Raw partition switched to ``generation`` at ``offset``."""
 
@@ -196,6 +218,13 @@ def parse_request(data: bytes) -> Request:
         return Request(**_obj(data))
     except TypeError as exc:
         raise InvalidRecord(f"not a request: {exc}", None) from None
+
+
+def parse_maintenance(data: bytes) -> Maintenance:
+    try:
+        return Maintenance(**_obj(data))
+    except TypeError as exc:
+        raise InvalidRecord(f"not a maintenance record: {exc}", None) from None
 
 
 def parse_cut(data: bytes) -> Cut:

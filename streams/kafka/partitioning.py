@@ -19,9 +19,9 @@ from confluent_kafka import Producer
 from streams.config.settings import KafkaConfig
 from streams.errors import NotAcknowledged, WriteNotVisible
 from streams.kafka.clients import producer_config
-from streams.kafka.generations import (CANCEL_KEY, REQUEST_KEY, STATE_KEY, Cut, Request,
-                                       ScaleState, cut_key, parse_cut, parse_request,
-                                       parse_state)
+from streams.kafka.generations import (CANCEL_KEY, DIRECT_KEY, REQUEST_KEY, STATE_KEY, Cut,
+                                       Maintenance, Request, ScaleState, cut_key, parse_cut,
+                                       parse_maintenance, parse_request, parse_state)
 from streams.kafka.registry import CompactedView
 
 __all__ = ["ControlView"]
@@ -62,6 +62,14 @@ class ControlView:
     def cancel(self) -> Request | None:
         doc = self.view.get(CANCEL_KEY)
         return parse_request(orjson.dumps(doc)) if doc is not None else None
+
+    def maintenance(self) -> Maintenance | None:
+        """Direct mode's partition change, if one was ever made."""
+        doc = self.view.get(DIRECT_KEY)
+        return parse_maintenance(orjson.dumps(doc)) if doc is not None else None
+
+    def put_maintenance(self, maintenance: Maintenance) -> None:
+        self._write(DIRECT_KEY, maintenance.encode())
 
     def cut(self, topic: str, partition: int) -> Cut | None:
         doc = self.view.get(cut_key(topic, partition))

@@ -30,6 +30,12 @@ def _replay_mark(headers: Any) -> list[tuple[str, bytes]]:
     return [(k, v) for k, v in pairs if k == "fl-replay"]
 
 
+def _moved(headers: Any) -> bool:
+    """A tombstone `partitions scale` wrote where a snapshot was before the topic grew."""
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return any(k == "fl-moved" for k, _v in pairs)
+
+
 def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: WorkerRuntime,
                   sources: Sources) -> None:
     app.transport.Consumer = GatedConsumer.fetching(  # type: ignore[misc]
@@ -68,8 +74,11 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
             # a re-keyed record is about its raw record (type checks, metrics, fl.invalid)
             topic, partition, offset = (raw_origin(m.headers, m.topic, m.partition, m.offset)
                                         if rekeyed else (m.topic, m.partition, m.offset))
-            records = handle(topic, partition, offset, int(m.timestamp * 1000),
-                             m.key, m.value, profiles, soft_bounces)
+            if m.value is None and snapshot_agent and _moved(m.headers):
+                records = []  # a moved snapshot's old copy: the table has the new one
+            else:
+                records = handle(topic, partition, offset, int(m.timestamp * 1000),
+                                 m.key, m.value, profiles, soft_bounces)
             if snapshot_agent:
                 bootstrap.read(m.partition, m.offset)
             done = acks.track(m.tp, event.ack, len(records))

@@ -98,8 +98,10 @@ def build_app(config: Config, sources: Sources | None = None,
                                                             runtime.loop_store.all,
                                                             config.sender.defer_after_s),
                                                replay_routes(replays, runtime.loop_store.get),
-                                               partition_routes(runtime.control,
-                                                                config.kafka.partitions))),
+                                               partition_routes(
+                                                   runtime.control
+                                                   if sources.generation is not None else None,
+                                                   sources.partitions))),
                             config.api.bind, config.api.port, "worker api")
 
         async def forever() -> None:

@@ -38,10 +38,11 @@ class Sources:
     generation: int | None = None
 
     @classmethod
-    def direct(cls, config: Config, topics: Topics) -> "Sources":
+    def direct(cls, config: Config, topics: Topics, partitions: int | None = None) -> "Sources":
+        """The raw topics; ``partitions``: their count (default ``kafka.partitions``)."""
         return cls(config.worker.app_id, tuple(topics.raw.values()), topics.ref_profiles,
                    topics.profiles_changelog, topics.soft_bounces_changelog,
-                   config.kafka.partitions, config.worker.data_dir,
+                   partitions or config.kafka.partitions, config.worker.data_dir,
                    (topics.raw["profile"], topics.ref_profiles))
 
     @classmethod

@@ -323,3 +323,59 @@ def test_soak_scale_50000_events(project_factory: Callable[..., Project], receiv
                                  kill_in: tuple[str, ...]) -> None:
     scale_in_the_middle(project_factory, receiver,
                         f"partitions-soak-{'-'.join(kill_in) or 'plain'}", 50000, kill_in)
+
+
+def test_direct_mode_grows_4_to_8_while_the_producers_pause(
+        project_factory: Callable[..., Project], receiver: Receiver) -> None:
+    """Direct mode: `partitions scale 8` waits for the pause, stops the workers, grows the raw
+    topics, fl.ref.profiles, fl.deliveries and the tiers, publishes the snapshots again and lets
+    the workers start; events before and after all arrive, each with its profile."""
+    project = project_factory(
+        worker={"session_timeout_s": 6},
+        loops=[{"id": "gr", "url": receiver.url("/gr"), "events": ["open", "click", "update"],
+                "trusted": True, "rate_per_s": 100000, "max_in_flight": 128}],
+        sender={"retry_schedule_s": [1, 2, 4, 8, 15, 30]})
+    world = DemoWorld(profiles=1000, seed=21)
+    for p in world.profiles:
+        project.produce(project.topics.ref_profiles, p["id"], p)
+    project.flush()
+    for _ in range(2):
+        project.start("worker", "-l", "info")
+    project.start("sender", name="sender")
+    topics = project.topics
+
+    def feed(events: list[dict[str, Any]]) -> None:
+        for event in events:
+            topic = topics.raw["profile"] if event["type"] == "update" else topics.raw[event["type"]]
+            project.produce(topic, event["profile"], event)
+        project.flush()
+
+    def arrived(events: list[dict[str, Any]]) -> None:
+        wanted = {e["id"] for e in events}
+        receiver.wait_for(lambda cs: wanted <= {ev["event_id"] for c in cs for ev in events_of(c)},
+                          timeout_s=300, what="every event", poll_s=0.5)
+
+    before = [world.event() for _ in range(1500)]
+    feed(before)
+    arrived(before)
+    scale = project.start("partitions", "scale", "8", "--quiet", "3", name="scale")
+    assert scale.proc.wait(600) == 0, scale.log()
+    assert "Pause the platform's producers" in scale.log() and '"outcome": "done"' in scale.log()
+    meta = AdminClient(confluent_config(project.config.kafka)).list_topics(timeout=30).topics
+    for name in (*topics.raw.values(), topics.ref_profiles, topics.deliveries,
+                 *topics.retry.values(), topics.profiles_changelog):
+        assert len(meta[name].partitions) == 8, name
+    # the producers resume, restarted: a new client sees the new partitions
+    project._producer = None
+    after = [world.event() for _ in range(1500)]
+    feed(after)
+    arrived(before + after)
+    project.assert_alive()
+    assert all("stops and waits" in w.log() for w in workers(project))
+    calls = receiver.calls_to("/gr")
+    duplicates = duplicates_of(calls, {e["id"] for e in before + after})
+    unknown = [ev["event_id"] for c in calls for ev in events_of(c) if not ev["profile_known"]]
+    assert not unknown, f"{len(unknown)} events without their profile"
+    report("partitions-direct-grow", f"direct mode 4 -> 8 with the producers paused: "
+           f"{len(before)} + {len(after)} events, 0 missing, 0 without profile_known, "
+           f"{duplicates} duplicates")
