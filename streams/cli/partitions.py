@@ -57,9 +57,9 @@ def scale(count: int, wait: bool, timeout_s: float | None, quiet_s: float) -> No
         if current_config().worker.partitioning == "direct":
             from streams.ops.grow import grow_direct
 
-            outcome = grow_direct(current_config(), control, count, click.echo, quiet_s,
-                                  timeout_s or 3600.0)
-            click.echo(json.dumps(outcome))
+            grown = grow_direct(current_config(), control, count, click.echo, quiet_s,
+                                timeout_s or 3600.0)
+            click.echo(json.dumps(grown))
             return
         request = ask_scale(control, count)
         click.echo(f"scale to {count} partitions requested ({request.id})")

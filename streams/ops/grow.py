@@ -26,10 +26,10 @@ import dataclasses
 import logging
 import time
 import uuid
-from typing import Callable
+from typing import Any, Callable, cast
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
 from streams.config.settings import Config
 from streams.errors import InputError, KafkaFailure, NotAcknowledged
@@ -165,7 +165,7 @@ def _latest_snapshots(config: Config, topic: str) -> dict[bytes, tuple[int, byte
         consumer.assign([TopicPartition(topic, p, 0) for p in open_])
         while open_:
             for msg in consumer.consume(1000, 1.0):
-                p = msg.partition()
+                p = cast(int, msg.partition())
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
@@ -173,9 +173,9 @@ def _latest_snapshots(config: Config, topic: str) -> dict[bytes, tuple[int, byte
                         continue
                     raise KafkaFailure(f"reading {topic}: {err}")
                 key, value = msg.key(), msg.value()
-                if msg.offset() + 1 >= open_.get(p, 0):
+                if cast(int, msg.offset()) + 1 >= open_.get(p, 0):
                     open_.pop(p, None)
-                if key is None or any(k == "fl-moved" for k, _ in msg.headers() or ()):
+                if key is None or _moved(msg.headers()):
                     continue
                 if value is None:
                     latest.pop(key, None)
@@ -184,6 +184,11 @@ def _latest_snapshots(config: Config, topic: str) -> dict[bytes, tuple[int, byte
     finally:
         consumer.close()
     return latest
+
+
+def _moved(headers: dict[str, Any] | list[tuple[str, Any]] | None) -> bool:
+    pairs = list(headers.items()) if isinstance(headers, dict) else (headers or [])
+    return any(key == "fl-moved" for key, _value in pairs)
 
 
 def _replace_changelogs(config: Config, admin: AdminClient, topics: Topics,

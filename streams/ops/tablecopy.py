@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Mapping
+from typing import Mapping, cast
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
@@ -91,19 +91,20 @@ class ChangelogCopier:
                 for msg in self._consumer.consume(
                         2000 if max_records is None else max(1, min(2000, max_records - copied)),
                         0.2):
-                    topic, partition = msg.topic(), msg.partition()
+                    topic, partition = cast(str, msg.topic()), cast(int, msg.partition())
                     k = position_key(topic, partition)
                     if k not in open_:
                         continue
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
-                            reached[k] = max(reached.get(k, 0), msg.offset())
-                            if msg.offset() >= targets[k]:
+                            end = cast(int, msg.offset())
+                            reached[k] = max(reached.get(k, 0), end)
+                            if end >= targets[k]:
                                 del open_[k]
                             continue
                         raise KafkaFailure(f"copying {k}: {err}")
-                    offset = msg.offset()
+                    offset = cast(int, msg.offset())
                     if offset >= targets[k]:  # beyond what this call copies
                         del open_[k]
                         continue

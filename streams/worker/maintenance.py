@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
 from streams.config.settings import Config
 from streams.kafka.clients import confluent_config

@@ -27,7 +27,7 @@ import heapq
 import logging
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -79,11 +79,13 @@ def route(state: ScaleState, cut: Cut | None, switched: dict[TP, int], tp: TP, o
     nxt = state.next
     cutting = nxt is not None and nxt.phase != "building"
     if cut is not None and offset < cut.offset and (
-            cut.generation == state.serving or (cutting and cut.generation == nxt.generation)):
+            cut.generation == state.serving
+            or (nxt is not None and cutting and cut.generation == nxt.generation)):
         return SKIP
     if not cutting:
         return state.serving
-    assert nxt is not None
+    if nxt is None:  # (cutting implies a next generation)
+        return state.serving
     if cut is not None and cut.generation == nxt.generation:
         return nxt.generation
     at = switched.get(tp)
@@ -188,7 +190,9 @@ class Rekeyer:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("re-key consumer: %s", err)
                 continue
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            # a message without an error has all three (the stubs say Optional)
+            topic = cast(str, msg.topic())
+            partition, offset = cast(int, msg.partition()), cast(int, msg.offset())
             tp = (topic, partition)
             generation = route(state, control.cut(topic, partition), self._switches(state), tp,
                                offset, msg.timestamp()[1])
@@ -201,10 +205,10 @@ class Rekeyer:
                 target, key = names.profiles, msg.key()
             else:
                 target, key = names.events, routing_key(value, msg.key())
-            headers = [("fl-src", f"{topic}/{partition}/{offset}".encode())]
+            headers: list[tuple[str, Any]] = [("fl-src", f"{topic}/{partition}/{offset}".encode())]
             original = msg.headers()
             if original:
-                headers.extend(original)
+                headers.extend(original.items() if isinstance(original, dict) else original)
             while True:
                 try:
                     produce(target, value, key, headers=headers, timestamp=msg.timestamp()[1])
@@ -279,7 +283,8 @@ class Rekeyer:
         first: dict[TP, int] = {}
         for msg in msgs:
             if msg.error() is None:
-                first.setdefault((msg.topic(), msg.partition()), msg.offset())
+                first.setdefault((cast(str, msg.topic()), cast(int, msg.partition())),
+                                 cast(int, msg.offset()))
         if self._consumer is not None:
             for (topic, partition), offset in first.items():
                 self._consumer.seek(TopicPartition(topic, partition, offset))
@@ -292,7 +297,10 @@ class Rekeyer:
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            if asynchronous:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
         except Exception as exc:  # rebalancing: the next commit (or the new owner) catches up
             log.info("re-key commit deferred: %s", exc)
 
@@ -323,7 +331,7 @@ class Rekeyer:
 def _by_timestamp(msgs: list[Message], first: set[str]) -> Iterator[Message]:
     """``msgs`` merged by timestamp across partitions, each partition's order kept; records of
     ``first`` topics go first at equal timestamps."""
-    by_tp: dict[tuple[Any, Any], list[Message]] = {}
+    by_tp: dict[tuple[str | None, int | None], list[Message]] = {}
     for msg in msgs:
         by_tp.setdefault((msg.topic(), msg.partition()), []).append(msg)
     if len(by_tp) == 1:

@@ -32,9 +32,9 @@ from streams.kafka.clients import confluent_config
 from streams.kafka.partitioning import ControlView
 from tests.support.api import Api
 from tests.support.diagnose import where_are
-from tests.support.payloads import duplicates_of, events_of
+from tests.support.payloads import Arrivals, duplicates_of, events_of
 from tests.support.processes import Project, WorkerProcess
-from tests.support.receiver import Call, Receiver
+from tests.support.receiver import Receiver
 from tests.support.reports import report
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -257,20 +257,12 @@ def scale_in_the_middle(project_factory: Callable[..., Project], receiver: Recei
     assert state is not None and state.serving == 2 and state.partitions == 8, state
     assert state.last["outcome"] == "done", state.last
     wanted = {e["id"] for e in events}
-    received: set[str] = set()
-    parsed = 0
-
-    def all_arrived(calls: list[Call]) -> bool:
-        nonlocal parsed
-        received.update(ev["event_id"] for c in calls[parsed:] for ev in events_of(c))
-        parsed = len(calls)
-        return wanted <= received
-
+    all_arrived = Arrivals(wanted)
     try:
         receiver.wait_for(all_arrived, timeout_s=300, what="every event", poll_s=0.5)
     except AssertionError as exc:
         all_arrived(receiver.calls_to("/sc"))
-        missing = wanted - received
+        missing = all_arrived.missing
         by_type = Counter(by_topic(events, missing))
         raise AssertionError(f"{exc}; missing by raw topic {dict(by_type)}\n" + where_are(
             project, project.topics.raw["open"], missing,
@@ -351,9 +343,8 @@ def test_direct_mode_grows_4_to_8_while_the_producers_pause(
         project.flush()
 
     def arrived(events: list[dict[str, Any]]) -> None:
-        wanted = {e["id"] for e in events}
-        receiver.wait_for(lambda cs: wanted <= {ev["event_id"] for c in cs for ev in events_of(c)},
-                          timeout_s=300, what="every event", poll_s=0.5)
+        receiver.wait_for(Arrivals({e["id"] for e in events}), timeout_s=300,
+                          what="every event", poll_s=0.5)
 
     before = [world.event() for _ in range(1500)]
     feed(before)

@@ -58,3 +58,23 @@ def duplicates_of(calls: list[Call], wanted: set[str]) -> int:
                                   f"{len(set(count) - wanted)} unexpected")
     assert all(len(ids) == 1 for ids in webhook_ids.values()), "a duplicate changed webhook-id"
     return sum(c - 1 for c in count.values())
+
+
+class Arrivals:
+    """A ``receiver.wait_for`` predicate: true once every id of ``wanted`` arrived (as an
+    ``event_id``). Incremental: parsing every call on every poll would take the GIL from the
+    receiver, which shares the test's process, and slow the deliveries it waits for."""
+
+    def __init__(self, wanted: set[str]) -> None:
+        self.wanted = wanted
+        self.received: set[str] = set()
+        self._parsed = 0
+
+    def __call__(self, calls: list[Call]) -> bool:
+        self.received.update(ev["event_id"] for c in calls[self._parsed:] for ev in events_of(c))
+        self._parsed = len(calls)
+        return self.wanted <= self.received
+
+    @property
+    def missing(self) -> set[str]:
+        return self.wanted - self.received
