@@ -63,6 +63,15 @@ class ControlView:
         doc = self.view.get(CANCEL_KEY)
         return parse_request(orjson.dumps(doc)) if doc is not None else None
 
+    def cuts(self) -> dict[tuple[str, int], Cut]:
+        """Every recorded cut, by raw (topic, partition)."""
+        found: dict[tuple[str, int], Cut] = {}
+        for key, doc in self.view.items():
+            if key.startswith("cut/"):
+                topic, partition = key[4:].rsplit("/", 1)
+                found[(topic, int(partition))] = parse_cut(orjson.dumps(doc))
+        return found
+
     def maintenance(self) -> Maintenance | None:
         """Direct mode's partition change, if one was ever made."""
         doc = self.view.get(DIRECT_KEY)

@@ -47,7 +47,7 @@ PHASE_NUMBERS = {"building": 1, "cutting": 2, "draining": 3}
 #: how long one step copies before it saves its positions
 COPY_BUDGET_S = 1.0
 #: the cut time is this far ahead, so every re-key member knows it before records reach it
-CUT_AHEAD_MS = 1000
+CUT_AHEAD_MS = 500
 KEEP_HANDLED = 20
 
 

@@ -114,6 +114,8 @@ class Rekeyer:
         self._state: ScaleState | None = None
         self._state_version = -1
         self._next_idle_check = 0.0
+        self._cut_cache: dict[TP, Cut] = {}
+        self._cuts_version = -1
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._consumer: Consumer | None = None
@@ -180,10 +182,17 @@ class Rekeyer:
     # -- the per-record path ---------------------------------------------------------------
     def _forward(self, state: ScaleState, msgs: list[Message]) -> None:
         produce = self._producer.produce
-        control = self.control
         counts: dict[str, int] = {}
         positions = self._positions
         ref_profiles = self.topics.ref_profiles
+        cuts = self._cuts()
+        switched = self._switches(state)
+        nxt = state.next
+        # no scale past its build: everything goes to the serving generation (unless a
+        # recorded cut says the record is already in it), without the full rule
+        steady = nxt is None or nxt.phase == "building"
+        serving = state.serving
+        names = self._generation(serving)
         for msg in _by_timestamp(msgs, self._first):
             err = msg.error()
             if err is not None:
@@ -194,30 +203,42 @@ class Rekeyer:
             topic = cast(str, msg.topic())
             partition, offset = cast(int, msg.partition()), cast(int, msg.offset())
             tp = (topic, partition)
-            generation = route(state, control.cut(topic, partition), self._switches(state), tp,
-                               offset, msg.timestamp()[1])
+            timestamp_ms = msg.timestamp()[1]
+            cut = cuts.get(tp)
             positions[tp] = offset + 1
-            if generation == SKIP:
-                continue
-            names = self._generation(generation)
+            if steady and (cut is None or offset >= cut.offset):
+                target_names = names
+            else:
+                generation = route(state, cut, switched, tp, offset, timestamp_ms)
+                if generation == SKIP:
+                    continue
+                target_names = self._generation(generation)
             value = msg.value()
             if topic == ref_profiles:
-                target, key = names.profiles, msg.key()
+                target, key = target_names.profiles, msg.key()
             else:
-                target, key = names.events, routing_key(value, msg.key())
+                target, key = target_names.events, routing_key(value, msg.key())
             headers: list[tuple[str, Any]] = [("fl-src", f"{topic}/{partition}/{offset}".encode())]
             original = msg.headers()
             if original:
                 headers.extend(original.items() if isinstance(original, dict) else original)
             while True:
                 try:
-                    produce(target, value, key, headers=headers, timestamp=msg.timestamp()[1])
+                    produce(target, value, key, headers=headers, timestamp=timestamp_ms)
                     break
                 except BufferError:  # local queue full: let deliveries finish first
                     self._producer.poll(0.05)
             counts[topic] = counts.get(topic, 0) + 1
         for topic, n in counts.items():
             self.metrics.rekeyed.labels(topic).inc(n)
+
+    def _cuts(self) -> dict[TP, Cut]:
+        """Every recorded cut by raw partition, read again only when the view changed."""
+        version = self.control.version
+        if version != self._cuts_version:
+            self._cuts_version = version
+            self._cut_cache = self.control.cuts()
+        return self._cut_cache
 
     def _switches(self, state: ScaleState) -> dict[TP, int]:
         nxt = state.next

@@ -114,7 +114,7 @@ const routes = [
   [/^#\/loop\/([^/]+)$/, (id) => showLoop(decodeURIComponent(id))],
   [/^#\/loop\/([^/]+)\/edit$/, async (id) => showLoopForm(await api("GET", `/loops/${encodeURIComponent(decodeURIComponent(id))}`))],
   [/^#\/stats(?:\?.*)?$/, showStats], [/^#\/dead-letters(?:\?.*)?$/, showDeadLetters], [/^#\/invalid$/, showInvalid],
-  [/^#\/accounts$/, showAccounts],
+  [/^#\/accounts$/, showAccounts], [/^#\/partitions$/, showPartitions],
 ];
 async function route() {
   if (!me) return;
@@ -493,6 +493,47 @@ async function showAccounts() {
       el("td", {}, Object.entries(a.collections).map(([d, cs]) => `${d}: ${cs.join(", ")}`).join("; ")),
       el("td", {}, a.tokens.map((t) => `${t.id} (${t.role}${t.label ? ", " + t.label : ""})`).join(", ")), el("td", {}, a.source))))),
     el("p", { class: "muted" }, "Issue and revoke tokens with POST /accounts/{id}/tokens and DELETE /accounts/{id}/tokens/{token} (docs/openapi.yaml)."));
+}
+
+// -- partitions (repartition mode: `partitions scale N`) ------------------------------------
+let partitionsTimer = null;
+async function showPartitions() {
+  clearTimeout(partitionsTimer);
+  const state = await api("GET", "/partitions");
+  const scaling = state.scaling;
+  const summary = el("dl", { class: "facts", "data-test": "partitions" },
+    el("dt", {}, "Mode"), el("dd", {}, state.mode),
+    el("dt", {}, "Partitions"), el("dd", { "data-test": "partition-count" }, fmtNum(state.partitions)),
+    state.mode === "repartition" ? [el("dt", {}, "Generation"), el("dd", {}, fmtNum(state.generation))] : null);
+  const out = el("div", { "data-test": "scale-result" });
+  const count = el("input", { type: "number", id: "scale-to", min: 1, max: 1024, value: (state.partitions || 1) * 2 });
+  const scale = el("button", { type: "submit", "data-test": "scale" }, "Scale");
+  const form = el("form", { class: "card" }, el("h2", {}, "Scale partitions"),
+    el("label", { for: "scale-to" }, "New partition count"), count, scale,
+    el("p", { class: "muted" }, "A new generation is built while the current one serves, then the stream is cut over; the workers restart into it. Scale the workers to the new count afterwards."),
+    out);
+  form.addEventListener("submit", busy(scale, async () => {
+    try {
+      await api("POST", "/partitions/scale", { partitions: Number(count.value) });
+      await showPartitions();
+    } catch (err) { out.replaceChildren(problem(err)); }
+  }));
+  let running = null;
+  if (scaling) {
+    const cancel = el("button", { type: "button", "data-test": "cancel-scale", disabled: !scaling.cancellable }, "Cancel");
+    cancel.addEventListener("click", busy(cancel, async () => {
+      try { await api("POST", "/partitions/cancel"); await showPartitions(); } catch (err) { running.append(problem(err)); }
+    }));
+    running = el("section", { class: "card", "data-test": "scaling" },
+      el("h2", {}, `Scaling to ${scaling.partitions} partitions`),
+      el("progress", { max: 1, value: scaling.progress, "aria-label": "progress" }),
+      el("p", {}, `${scaling.phase}: ${Math.round(scaling.progress * 100)} % (${fmtNum(scaling.copied)} of ${fmtNum(scaling.to_copy)} table records copied)`),
+      cancel);
+    partitionsTimer = setTimeout(() => { if (location.hash === "#/partitions") showPartitions().catch(() => {}); }, 1000);
+  }
+  const last = state.last ? el("p", { "data-test": "last-scale" },
+    `Last scale: ${state.last.outcome}` + (state.last.cut_over_s !== undefined ? `, cut-over ${state.last.cut_over_s} s` : "")) : null;
+  page("Partitions", summary, running || form, last);
 }
 
 // -- start -------------------------------------------------------------------------------------
