@@ -26,9 +26,10 @@ def partition_routes(control: ControlView | None, direct_partitions: int) -> web
 
     def repartitioning() -> ControlView:
         if control is None:
-            raise web.HTTPConflict(reason="worker.partitioning is direct: the raw topics' "
-                                          "partition count is the platform's (docs/"
-                                          "operations.md, Adding partitions)")
+            raise web.HTTPConflict(reason="worker.partitioning is direct: the raw topics are "
+                                          "the partitioning; grow them with `feedbackloops "
+                                          "partitions scale N`, which asks for the producers "
+                                          "to pause (docs/operations.md)")
         return control
 
     @routes.get("/partitions")

@@ -533,7 +533,7 @@ async function showPartitions() {
   }
   const last = state.last ? el("p", { "data-test": "last-scale" },
     `Last scale: ${state.last.outcome}` + (state.last.cut_over_s !== undefined ? `, cut-over ${state.last.cut_over_s} s` : "")) : null;
-  page("Partitions", summary, running || form, last);
+  page("Partitions", ...[summary, running || form, last].filter(Boolean));
 }
 
 // -- start -------------------------------------------------------------------------------------
