@@ -24,7 +24,7 @@ from streams.kafka.generations import (CANCEL_KEY, DIRECT_KEY, REQUEST_KEY, STAT
                                        parse_maintenance, parse_request, parse_state)
 from streams.kafka.registry import CompactedView
 
-__all__ = ["ControlView"]
+__all__ = ["ControlView", "serving_changelog"]
 
 
 def _object(data: bytes) -> dict[str, Any]:
@@ -133,3 +133,23 @@ class ControlView:
         partition, offset = max(written)
         if not self.view.wait_for(partition, offset, timeout_s):
             raise WriteNotVisible(self.topic, timeout_s)
+
+
+def serving_changelog(kafka: KafkaConfig, topic: str, changelog_of: Any) -> tuple[str, int] | None:
+    """(profile changelog, partition count) of the serving generation in repartition mode;
+    None in direct mode (no ``fl.partitioning`` state). ``changelog_of(generation)`` names a
+    generation's profile changelog. Reads the control topic once."""
+    from confluent_kafka.admin import AdminClient
+
+    from streams.kafka.clients import confluent_config
+
+    if topic not in AdminClient(confluent_config(kafka)).list_topics(timeout=30).topics:
+        return None
+    control = ControlView(kafka, topic).start()
+    try:
+        state = control.state()
+    finally:
+        control.stop()
+    if state is None:
+        return None
+    return str(changelog_of(state.serving)), state.partitions

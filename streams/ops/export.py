@@ -38,6 +38,8 @@ import orjson
 
 from streams.config.settings import KafkaConfig
 from streams.errors import ExportFailed
+from streams.kafka.generations import generation_topics
+from streams.kafka.partitioning import serving_changelog
 from streams.kafka.changelog import FieldTypes, scan_field_types
 from streams.kafka.topics import Topics
 from streams.kafka.window import Window, plan_window, read_spans, reader
@@ -86,8 +88,12 @@ def field_columns(kafka: KafkaConfig, topics: Topics, window: Window,
     """The ``fields`` columns of an export of ``window``: every name (with its value types) of
     the changelog partitions it covers and of the profile edits inside it; with a loop that
     selects fields, that selection."""
-    types = scan_field_types(kafka, topics.profiles_changelog, window.by_partition(), None,
-                             timeout_s)
+    generation = serving_changelog(  # repartition mode: the serving generation's, whole
+        kafka, topics.partitioning, lambda g: generation_topics(topics, g).profiles_changelog)
+    types = (scan_field_types(kafka, generation[0], range(generation[1]), None, timeout_s)
+             if generation is not None else
+             scan_field_types(kafka, topics.profiles_changelog, window.by_partition(), None,
+                              timeout_s))
     edits = [s for s in window.spans if s.topic == topics.raw["profile"]]
     if edits:
         consumer = reader(kafka)

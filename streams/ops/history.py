@@ -31,6 +31,8 @@ from schemas.validation import InvalidRecord
 
 from streams.config.settings import KafkaConfig
 from streams.kafka.changelog import read_profiles
+from streams.kafka.generations import generation_topics
+from streams.kafka.partitioning import serving_changelog
 from streams.kafka.topics import RAW_TOPICS, Topics
 from streams.kafka.window import Window, read_spans, reader
 from streams.worker.enrichment import PROFILE_EDITS, RawEvents, TagLookup, enriched
@@ -133,6 +135,24 @@ class History:
         self.counts = Counts()
         self._spans: dict[tuple[str, int], str] = {}
         self._decoded: dict[bytes, dict[str, Any]] = {}
+        self._generation: tuple[str, int] | None | bool = False  # False: not looked up yet
+
+    def _profiles(self, partition: int) -> dict[bytes, bytes]:
+        """The profiles the events of raw ``partition`` can name: that partition of the
+        changelog in direct mode; in repartition mode the raw topics are not co-partitioned
+        with the table, so every partition of the serving generation's changelog."""
+        if self._generation is False:
+            self._generation = serving_changelog(
+                self.kafka, self.topics.partitioning,
+                lambda g: generation_topics(self.topics, g).profiles_changelog)
+        if not isinstance(self._generation, tuple):
+            return read_profiles(self.kafka, self.topics.profiles_changelog, partition,
+                                 self.timeout_s)
+        changelog, partitions = self._generation
+        table: dict[bytes, bytes] = {}
+        for p in range(partitions):
+            table.update(read_profiles(self.kafka, changelog, p, self.timeout_s))
+        return table
 
     def read(self, window: Window, positions: Mapping[str, int] | None = None,
              partitions: set[int] | None = None) -> Generator[Item, None, None]:
@@ -146,8 +166,7 @@ class History:
                 continue
             profiles: dict[bytes, bytes] = {}
             if self.with_profiles:
-                profiles = read_profiles(self.kafka, self.topics.profiles_changelog, partition,
-                                         self.timeout_s)
+                profiles = self._profiles(partition)
                 self.counts.profiles_loaded += len(profiles)
             self._decoded.clear()
             consumer = reader(self.kafka)
