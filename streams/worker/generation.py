@@ -32,6 +32,7 @@ from streams.metrics import PipelineMetrics
 from streams.ops.partitions import PHASE_NUMBERS, Coordinator
 from streams.worker.app import build_app
 from streams.worker.repartition import Rekeyer
+from streams.worker.reexec import restart_in_place
 from streams.worker.runtime import WorkerRuntime
 from streams.worker.sources import Sources
 
@@ -121,9 +122,8 @@ class _Watcher:
                  "restarts into it", state.serving, state.partitions, self.generation)
         for stop in self.stops:  # the re-key stage commits what it forwarded
             stop()
-        _flush_streams()
         # the generation this process served is drained and committed: nothing is lost here
-        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+        restart_in_place()
 
 
 def _remove_other_generations(data_dir: Path, serving: int) -> None:

@@ -11,9 +11,7 @@ recreated changelog and the snapshots published again.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ from streams.config.settings import Config
 from streams.kafka.clients import confluent_config
 from streams.kafka.partitioning import ControlView
 from streams.kafka.topics import Topics
+from streams.worker.reexec import restart_in_place
 from streams.worker.sources import Sources
 
 __all__ = ["direct_sources"]
@@ -72,11 +71,9 @@ def _watch(control: ControlView) -> None:
         if change is not None and change.in_progress:
             log.warning("partition change to %d: this worker stops and waits for it",
                         change.partitions)
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
             # everything read was committed before the change began (producers paused,
             # no lag): nothing is lost by not stopping Faust gracefully
-            os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+            restart_in_place()
 
 
 def _tables_for(data_dir: Path, partitions: int) -> None:
