@@ -8,7 +8,8 @@ workers' coordinator, so stopping this command stops nothing: ``status`` shows w
 from __future__ import annotations
 
 import json
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import click
 
@@ -17,12 +18,18 @@ from streams.cli.context import connected_config, current_config
 __all__ = ["partitions_group"]
 
 
-def _control() -> Any:
+@contextmanager
+def _control() -> Iterator[Any]:
+    """The ``fl.partitioning`` view, read up to date, stopped on the way out."""
     from streams.kafka.partitioning import ControlView
     from streams.kafka.topics import Topics
 
     config = connected_config()
-    return ControlView(config.kafka, Topics.for_config(config).partitioning).start()
+    control = ControlView(config.kafka, Topics.for_config(config).partitioning).start()
+    try:
+        yield control
+    finally:
+        control.stop()
 
 
 @click.group(name="partitions")
@@ -52,8 +59,7 @@ def scale(count: int, wait: bool, timeout_s: float | None, quiet_s: float) -> No
     """
     from streams.ops.scaling import ask_scale, wait_handled
 
-    control = _control()
-    try:
+    with _control() as control:
         if current_config().worker.partitioning == "direct":
             from streams.ops.grow import grow_direct
 
@@ -86,8 +92,6 @@ def scale(count: int, wait: bool, timeout_s: float | None, quiet_s: float) -> No
         click.echo(json.dumps(outcome))
         if outcome.get("outcome") != "done":
             raise SystemExit(1)
-    finally:
-        control.stop()
 
 
 @partitions_group.command(name="status")
@@ -95,11 +99,8 @@ def status() -> None:
     """Print the serving generation, a running scale and the last outcome (JSON)."""
     from streams.ops.scaling import describe
 
-    control = _control()
-    try:
+    with _control() as control:
         click.echo(json.dumps(describe(control.state()), indent=2))
-    finally:
-        control.stop()
 
 
 @partitions_group.command(name="cancel")
@@ -107,10 +108,7 @@ def cancel() -> None:
     """Cancel the running scale (only before its cut-over)."""
     from streams.ops.scaling import ask_cancel, wait_handled
 
-    control = _control()
-    try:
+    with _control() as control:
         request = ask_cancel(control)
         outcome = wait_handled(control, request.id, 60)
         click.echo(json.dumps(outcome or {"request": request.id, "outcome": "cancel requested"}))
-    finally:
-        control.stop()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -31,8 +31,10 @@ from schemas.errors import InvalidRecord
 from streams.kafka.topics import COMPACT, HOUR_MS, TopicSpec, Topics
 
 __all__ = ["Cut", "GenerationTopics", "Maintenance", "Next", "PHASES", "Request", "ScaleState", "cut_key",
-           "generation_topics", "parse_cut", "parse_maintenance", "parse_request",
-           "parse_state"]
+           "generation_topics", "parse_cut", "parse_maintenance", "parse_object",
+           "parse_request", "parse_state"]
+
+_R = TypeVar("_R")
 
 #: the phases of a scale, in order (see docs/decisions.md, "Partitions owned by the pipeline")
 PHASES = ("building", "cutting", "draining")
@@ -188,7 +190,8 @@ def cut_key(topic: str, partition: int) -> str:
     return f"cut/{topic}/{partition}"
 
 
-def _obj(data: bytes) -> dict[str, Any]:
+def parse_object(data: bytes) -> dict[str, Any]:
+    """A record's JSON object (else InvalidRecord)."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -199,7 +202,7 @@ def _obj(data: bytes) -> dict[str, Any]:
 
 
 def parse_state(data: bytes) -> ScaleState:
-    doc = _obj(data)
+    doc = parse_object(data)
     try:
         nxt = doc.get("next")
         return ScaleState(
@@ -213,22 +216,21 @@ def parse_state(data: bytes) -> ScaleState:
         raise InvalidRecord(f"not a scaling state: {exc}", None) from None
 
 
-def parse_request(data: bytes) -> Request:
+def _record(kind: type[_R], data: bytes, what: str) -> _R:
+    """The dataclass ``kind`` from a JSON object of its fields (else InvalidRecord)."""
     try:
-        return Request(**_obj(data))
+        return kind(**parse_object(data))
     except TypeError as exc:
-        raise InvalidRecord(f"not a request: {exc}", None) from None
+        raise InvalidRecord(f"not {what}: {exc}", None) from None
+
+
+def parse_request(data: bytes) -> Request:
+    return _record(Request, data, "a request")
 
 
 def parse_maintenance(data: bytes) -> Maintenance:
-    try:
-        return Maintenance(**_obj(data))
-    except TypeError as exc:
-        raise InvalidRecord(f"not a maintenance record: {exc}", None) from None
+    return _record(Maintenance, data, "a maintenance record")
 
 
 def parse_cut(data: bytes) -> Cut:
-    try:
-        return Cut(**_obj(data))
-    except TypeError as exc:
-        raise InvalidRecord(f"not a cut record: {exc}", None) from None
+    return _record(Cut, data, "a cut record")

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 
-from schemas.errors import InvalidRecord
 from confluent_kafka import Producer
 
 from streams.config.settings import KafkaConfig
@@ -21,17 +20,11 @@ from streams.errors import NotAcknowledged, WriteNotVisible
 from streams.kafka.clients import producer_config
 from streams.kafka.generations import (CANCEL_KEY, DIRECT_KEY, REQUEST_KEY, STATE_KEY, Cut,
                                        Maintenance, Request, ScaleState, cut_key, parse_cut,
-                                       parse_maintenance, parse_request, parse_state)
+                                       parse_maintenance, parse_object, parse_request,
+                                       parse_state)
 from streams.kafka.registry import CompactedView
 
 __all__ = ["ControlView", "serving_changelog"]
-
-
-def _object(data: bytes) -> dict[str, Any]:
-    doc = orjson.loads(data)
-    if not isinstance(doc, dict):
-        raise InvalidRecord("not a JSON object", None)
-    return doc
 
 
 class ControlView:
@@ -39,7 +32,7 @@ class ControlView:
 
     def __init__(self, kafka: KafkaConfig, topic: str) -> None:
         self.topic = topic
-        self.view: CompactedView[dict[str, Any]] = CompactedView(kafka, topic, _object)
+        self.view: CompactedView[dict[str, Any]] = CompactedView(kafka, topic, parse_object)
         self._conf = producer_config(kafka, **{"linger.ms": 0})
         self._client: Producer | None = None
 

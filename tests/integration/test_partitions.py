@@ -365,8 +365,9 @@ def test_direct_mode_grows_4_to_8_while_the_producers_pause(
     assert all("stops and waits" in w.log() for w in workers(project))
     calls = receiver.calls_to("/gr")
     duplicates = duplicates_of(calls, {e["id"] for e in before + after})
-    unknown = [ev["event_id"] for c in calls for ev in events_of(c) if not ev["profile_known"]]
-    assert not unknown, f"{len(unknown)} events without their profile"
+    unknown = {ev["event_id"] for c in calls for ev in events_of(c) if not ev["profile_known"]}
+    assert not unknown, (f"{len(unknown)} events without their profile: "
+                         f"{len(unknown & {e['id'] for e in before})} sent before the change")
     report("partitions-direct-grow", f"direct mode 4 -> 8 with the producers paused: "
            f"{len(before)} + {len(after)} events, 0 missing, 0 without profile_known, "
            f"{duplicates} duplicates")
