@@ -38,7 +38,7 @@ from streams.kafka.generations import Maintenance
 from streams.kafka.partitioning import ControlView
 from streams.kafka.provision import create_topics
 from streams.kafka.topics import Topics
-from streams.ops.partitions import grow_topics
+from streams.ops.partitions import grow_topics, wait_partitions
 
 __all__ = ["grow_direct"]
 
@@ -219,19 +219,30 @@ def _republish(config: Config, topic: str, latest: dict[bytes, tuple[int, bytes]
                partitions: int) -> int:
     producer = Producer(producer_config(config.kafka, **{"linger.ms": 20,
                                                          "compression.type": "lz4"}))
+    # its metadata must know the new partitions first: librdkafka fails a record for a
+    # partition it does not know with only a delivery report
+    wait_partitions(producer, [topic], partitions, 60.0)
+    failed: list[str] = []
+
+    def delivered(err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            failed.append(str(err))
+
     moved = 0
     for key, (old, value) in latest.items():
         new = murmur2_partition(key, partitions)
         while True:
             try:
-                producer.produce(topic, value, key, partition=new)
+                producer.produce(topic, value, key, partition=new, on_delivery=delivered)
                 if new != old:
                     producer.produce(topic, None, key, partition=old,
-                                     headers=[("fl-moved", b"1")])
+                                     headers=[("fl-moved", b"1")], on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.05)
         moved += new != old
     if producer.flush(120):
         raise NotAcknowledged(f"{topic}: snapshots not acknowledged within 120 s")
+    if failed:  # the change stays "altering": running the command again publishes them again
+        raise NotAcknowledged(f"{topic}: {len(failed)} snapshots not written ({failed[0]})")
     return moved

@@ -30,6 +30,7 @@ from confluent_kafka import (Consumer, ConsumerGroupState, ConsumerGroupTopicPar
 from confluent_kafka.admin import AdminClient, NewPartitions  # type: ignore[attr-defined]
 
 from streams.config.settings import Config
+from streams.errors import KafkaFailure
 from streams.kafka.clients import confluent_config
 from streams.kafka.generations import GenerationTopics, Next, ScaleState, generation_topics
 from streams.kafka.partitioning import ControlView
@@ -38,7 +39,7 @@ from streams.kafka.topics import Topics
 from streams.metrics import PipelineMetrics
 from streams.ops.tablecopy import ChangelogCopier, position_key
 
-__all__ = ["Coordinator", "PHASE_NUMBERS", "grow_topics"]
+__all__ = ["Coordinator", "PHASE_NUMBERS", "grow_topics", "wait_partitions"]
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,13 @@ CUT_AHEAD_MS = 500
 KEEP_HANDLED = 20
 
 
-def grow_topics(admin: AdminClient, names: list[str], partitions: int) -> list[str]:
-    """Give every topic of ``names`` with fewer than ``partitions`` that many; the grown."""
+def grow_topics(admin: AdminClient, names: list[str], partitions: int,
+                timeout_s: float = 60.0) -> list[str]:
+    """Give every topic of ``names`` with fewer than ``partitions`` that many; the grown.
+
+    Returns once the cluster's metadata shows the new count: a client that asks before
+    (a producer writing to a new partition) is told the old one, and librdkafka fails a
+    record for a partition it does not know with only a delivery report."""
     meta = admin.list_topics(timeout=30).topics
     grow = [n for n in names if n in meta and len(meta[n].partitions) < partitions]
     if grow:
@@ -60,7 +66,23 @@ def grow_topics(admin: AdminClient, names: list[str], partitions: int) -> list[s
                 [NewPartitions(n, partitions) for n in grow], request_timeout=30).items():
             future.result()
             log.info("grew %s to %d partitions", name, partitions)
+    wait_partitions(admin, grow, partitions, timeout_s)
     return grow
+
+
+def wait_partitions(client: Any, names: list[str], partitions: int, timeout_s: float) -> None:
+    """Until ``client``'s metadata (an AdminClient's or a Producer's) shows every topic of
+    ``names`` with at least ``partitions`` partitions."""
+    deadline = time.monotonic() + timeout_s
+    while names:
+        meta = client.list_topics(timeout=30).topics
+        short = [n for n in names if n not in meta or len(meta[n].partitions) < partitions]
+        if not short:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaFailure(f"{', '.join(short)}: not {partitions} partitions in the "
+                               f"metadata {timeout_s:.0f} s after growing them")
+        time.sleep(0.2)
 
 
 class Coordinator:
