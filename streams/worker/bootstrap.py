@@ -6,6 +6,11 @@ has read up to there. So after an outage a backlog of opens is not enriched befo
 of profile snapshots that precedes it. Only fetching is held back — no agent blocks, so
 nothing else starves. After ``timeout_s`` the partition opens anyway, with a warning: a stuck
 snapshot topic must not stop delivery forever.
+
+In repartition mode the snapshot topic is a generation's, written by the re-key stage from
+``fl.ref.profiles``: its end means nothing until the re-key stage has forwarded what
+``fl.ref.profiles`` held (at a cold start it may not have begun). There the gate first waits
+for :class:`RekeyCatchUp`, then notes the generation partition's end.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from streams.config.settings import KafkaConfig
 from streams.worker.draining import DrainingConsumer
 from streams.worker.fetching import PacedConsumerThread
 
-__all__ = ["GatedConsumer", "ProfileBootstrap"]
+__all__ = ["GatedConsumer", "ProfileBootstrap", "RekeyCatchUp"]
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +106,11 @@ class ProfileBootstrap:
     """Per partition: the offset of fl.ref.profiles the snapshot agent must reach."""
 
     def __init__(self, kafka: KafkaConfig, topic: str, raw_topics: Iterable[str], group_id: str,
-                 timeout_s: float) -> None:
+                 timeout_s: float, upstream: "RekeyCatchUp | None" = None) -> None:
         self.topic = topic
+        #: repartition mode: ``topic`` is complete only once this reports the re-key stage
+        #: caught up on ``fl.ref.profiles``
+        self.upstream = upstream
         self.raw_topics = tuple(raw_topics)
         self.timeout_s = timeout_s
         self._kafka = kafka
@@ -168,6 +176,11 @@ class ProfileBootstrap:
                     recheck: bool, settled: Callable[[], bool]) -> None:
         """One round for gated partition ``p``: learn its target, open it once read (or late)."""
         if target is None:
+            if self.upstream is not None and not await asyncio.to_thread(self.upstream.reached):
+                if time.monotonic() - since <= self.timeout_s:
+                    return
+                log.warning("the re-key stage has not forwarded %s within %.0fs; opening "
+                            "partition %d anyway", self.upstream.topic, self.timeout_s, p)
             target = await asyncio.to_thread(self._end_unless_committed, p)
             if self._waiting.get(p) != (since, None):  # revoked or reassigned meanwhile
                 return
@@ -213,3 +226,41 @@ class ProfileBootstrap:
             self._query = Consumer(confluent_config(self._kafka, **{
                 "group.id": self._group_id, "enable.auto.commit": False}))
         return self._query
+
+
+class RekeyCatchUp:
+    """Whether the re-key stage (consumer group ``group``) has forwarded everything ``topic``
+    (``fl.ref.profiles``) held when :meth:`reached` was first asked: its committed offsets
+    (made only after the forwarded records are acknowledged) are at those ends. Once reached,
+    it stays reached for the process: later snapshots are forwarded as they come."""
+
+    def __init__(self, kafka: KafkaConfig, group: str, topic: str) -> None:
+        self.topic = topic
+        self._kafka = kafka
+        self._group = group
+        self._marks: dict[int, int] | None = None
+        self._reached = False
+        self._query: Consumer | None = None
+
+    def reached(self) -> bool:
+        """(Blocking: broker queries; called from a thread.)"""
+        if self._reached:
+            return True
+        if self._query is None:
+            self._query = Consumer(confluent_config(self._kafka, **{
+                "group.id": self._group, "enable.auto.commit": False}))
+        if self._marks is None:
+            meta = self._query.list_topics(self.topic, timeout=10).topics[self.topic]
+            marks = {}
+            for p in meta.partitions:
+                low, high = self._query.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                               timeout=10)
+                if high > low:
+                    marks[p] = high
+            self._marks = marks
+        committed = self._query.committed([TopicPartition(self.topic, p) for p in self._marks],
+                                          timeout=10)
+        self._reached = all(tp.offset >= self._marks[tp.partition] for tp in committed)
+        if self._reached:
+            log.info("the re-key stage has forwarded %s up to %s", self.topic, self._marks)
+        return self._reached

@@ -40,7 +40,7 @@ from streams.kafka.partitioning import ControlView
 from streams.kafka.topics import Topics
 from streams.metrics import PipelineMetrics
 
-__all__ = ["Rekeyer", "SKIP", "route", "routing_key"]
+__all__ = ["Rekeyer", "SKIP", "rekey_group", "route", "routing_key"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,11 @@ IDLE_SWITCH_AFTER_MS = 500
 SKIP = -1
 
 TP = tuple[str, int]
+
+
+def rekey_group(app_id: str) -> str:
+    """The re-key stage's consumer group."""
+    return f"{app_id}-rekey"
 
 
 def routing_key(value: bytes | None, key: bytes | None) -> bytes | None:
@@ -144,7 +149,7 @@ class Rekeyer:
 
     def _consume(self) -> None:
         consumer = self._consumer = Consumer(confluent_config(self.config.kafka, **{
-            "group.id": f"{self.config.worker.app_id}-rekey",
+            "group.id": rekey_group(self.config.worker.app_id),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "roundrobin",

@@ -16,9 +16,10 @@ from streams.kafka.writer import CompactedWriter
 from streams.stats.process import AggregatorProcess
 from streams.stats.summary import SummaryWriter
 from streams.stats.view import StatsView
-from streams.worker.bootstrap import ProfileBootstrap
+from streams.worker.bootstrap import ProfileBootstrap, RekeyCatchUp
 from streams.worker.declared import publish_declared
 from streams.worker.enrichment import Enricher
+from streams.worker.repartition import rekey_group
 from streams.worker.sources import Sources
 from streams.kafka.partitioning import ControlView
 from streams.esp.reports import EspReports
@@ -65,9 +66,13 @@ class WorkerRuntime:
         self.enricher = Enricher(topics, self.loops, self.tags, metrics,
                                  SoftBounces(config.esp, topics, metrics), config.limits)
         self.esp = EspReports(config.esp, topics, metrics, config.limits.esp_report_bytes)
+        # repartition mode: a generation's snapshots come through the re-key stage
+        upstream = (RekeyCatchUp(config.kafka, rekey_group(config.worker.app_id),
+                                 topics.ref_profiles)
+                    if sources.generation is not None else None)
         self.bootstrap = ProfileBootstrap(config.kafka, sources.profiles, sources.events,
                                           sources.app_id,
-                                          config.worker.profile_bootstrap_timeout_s)
+                                          config.worker.profile_bootstrap_timeout_s, upstream)
         #: called by stop() before the producer closes (the re-key stage, the coordinator)
         self.on_stop: list[Callable[[], None]] = []
         #: the scaling state (repartition mode; None in direct mode)

@@ -168,3 +168,45 @@ def test_an_opening_overtaken_by_a_rebalance_neither_seeks_nor_resumes() -> None
     asyncio.run(scenario())
     assert seeks == [{TP(RAW, 1): 0}]
     assert consumer._active_partitions == {TP(RAW, 1)} and not consumer.gated
+
+
+class ScriptedUpstream:
+    """The re-key stage's progress on fl.ref.profiles, as RekeyCatchUp reports it."""
+
+    topic = "fl.ref.profiles"
+
+    def __init__(self) -> None:
+        self.forwarded = False
+
+    def reached(self) -> bool:
+        return self.forwarded
+
+
+def test_repartition_mode_opens_only_after_the_rekey_stage_forwarded_the_profiles() -> None:
+    """A cold start: the generation's snapshot topic is still empty (its end, 0, is "read")
+    because the re-key stage has not copied fl.ref.profiles yet. Opening then enriched events
+    without their profiles (profile_known false); the gate waits for the re-key stage first."""
+    upstream = ScriptedUpstream()
+    bootstrap, consumer = ScriptedBootstrap(end=-1, failures=0), FakeConsumer()
+    bootstrap.upstream = upstream  # type: ignore[assignment]
+
+    async def scenario() -> None:
+        assign(bootstrap, consumer)
+        task = asyncio.create_task(bootstrap.run(consumer))  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)
+        assert consumer.opened == [], "opened before the re-key stage forwarded the profiles"
+        upstream.forwarded = True
+        await asyncio.sleep(0.3)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert sorted(consumer.opened) == [(TP(RAW, 0), 42), (TP(RAW, 1), 42)]
+
+
+def test_a_stuck_rekey_stage_delays_the_opening_no_longer_than_the_timeout() -> None:
+    bootstrap, consumer = ScriptedBootstrap(end=-1, failures=0), FakeConsumer()
+    bootstrap.upstream = ScriptedUpstream()  # type: ignore[assignment]
+    bootstrap.timeout_s = 0.2
+    assign(bootstrap, consumer)
+    asyncio.run(run_for(bootstrap, consumer, 0.6))
+    assert sorted(consumer.opened) == [(TP(RAW, 0), 42), (TP(RAW, 1), 42)]
