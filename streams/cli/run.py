@@ -68,6 +68,14 @@ def _run_faust(config: Config, argv: list[str]) -> NoReturn:
         os.environ.setdefault("FAUST_LOOP", "uvloop")
     # Faust reads sys.argv (its own options, and --loop/-L at import time): only its part
     sys.argv = [sys.argv[0], *argv]
+    if argv[:1] == ["worker"]:
+        # what the worker logs before Faust sets logging up (Faust replaces this): the re-key
+        # stage and the scaling coordinator start first, and their first lines (which worker
+        # coordinates) were lost
+        from streams.config.logs import setup
+
+        level = argv[argv.index("-l") + 1] if "-l" in argv[:-1] else config.worker.log_level
+        setup(level, config.worker.json_logs)
     if config.worker.partitioning == "repartition":
         from streams.worker.generation import generation_app
 
