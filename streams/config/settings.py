@@ -272,7 +272,7 @@ class ReplayConfig:
     max_ahead: int = 10000
     #: the replays' pace follows the CPU the live pipeline leaves (streams.replay.pace): the
     #: share of time the (niced) replayer's threads may wait for a CPU before the pace is cut
-    yield_wait: float = 0.2
+    yield_wait: float = 0.45
     #: the pace's floor (a replay always moves) and ceiling, deliveries per second per process
     min_rate_per_s: float = 50.0
     max_rate_per_s: float = 20000.0

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: the pace's factor after an interval with too much waiting, and after one without
 DECREASE = 0.5
 INCREASE = 1.25
+#: how often a replayer that routed anything logs its pace, seconds
+LOG_EVERY_S = 30.0
 #: the share of an interval's tokens the replays must have taken for the pace to grow
 USED_TO_GROW = 0.5
 
@@ -173,11 +175,18 @@ class Pace:
         return rate
 
     def _run(self) -> None:
-        at = time.monotonic()
+        at = logged = time.monotonic()
+        taken = 0
         while not self._stop.wait(self.interval_s):
             wait = self.cpu.sample()
             now = time.monotonic()
-            used = self.bucket.taken_since() / max(1.0, self.rate_per_s * (now - at))
-            at = now
+            took = self.bucket.taken_since()
+            used = took / max(1.0, self.rate_per_s * (now - at))
+            at, taken = now, taken + took
             if wait is not None:
                 self.adjust(wait, used)
+            if now - logged >= LOG_EVERY_S:
+                if taken:  # replays ran: say how fast they were let go
+                    log.info("replay pace %.0f/s, cpu wait %.0f%%, %d routed in %.0f s",
+                             self.rate_per_s, self.wait * 100, taken, now - logged)
+                logged, taken = now, 0
