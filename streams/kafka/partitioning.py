@@ -21,8 +21,9 @@ from streams.kafka.clients import producer_config
 from streams.kafka.generations import (CANCEL_KEY, DIRECT_KEY, REQUEST_KEY, STATE_KEY, Cut,
                                        Maintenance, Request, ScaleState, cut_key, parse_cut,
                                        parse_maintenance, parse_object, parse_request,
-                                       parse_state)
+                                       generation_topics, parse_state)
 from streams.kafka.registry import CompactedView
+from streams.kafka.topics import Topics
 
 __all__ = ["ControlView", "serving_changelog"]
 
@@ -128,21 +129,20 @@ class ControlView:
             raise WriteNotVisible(self.topic, timeout_s)
 
 
-def serving_changelog(kafka: KafkaConfig, topic: str, changelog_of: Any) -> tuple[str, int] | None:
+def serving_changelog(kafka: KafkaConfig, topics: Topics) -> tuple[str, int] | None:
     """(profile changelog, partition count) of the serving generation in repartition mode;
-    None in direct mode (no ``fl.partitioning`` state). ``changelog_of(generation)`` names a
-    generation's profile changelog. Reads the control topic once."""
+    None in direct mode (no ``fl.partitioning`` state). Reads the control topic once."""
     from confluent_kafka.admin import AdminClient
 
     from streams.kafka.clients import confluent_config
 
-    if topic not in AdminClient(confluent_config(kafka)).list_topics(timeout=30).topics:
+    if topics.partitioning not in AdminClient(confluent_config(kafka)).list_topics(timeout=30).topics:
         return None
-    control = ControlView(kafka, topic).start()
+    control = ControlView(kafka, topics.partitioning).start()
     try:
         state = control.state()
     finally:
         control.stop()
     if state is None:
         return None
-    return str(changelog_of(state.serving)), state.partitions
+    return generation_topics(topics, state.serving).profiles_changelog, state.partitions

@@ -38,7 +38,6 @@ import orjson
 
 from streams.config.settings import KafkaConfig
 from streams.errors import ExportFailed
-from streams.kafka.generations import generation_topics
 from streams.kafka.partitioning import serving_changelog
 from streams.kafka.changelog import FieldTypes, scan_field_types
 from streams.kafka.topics import Topics
@@ -88,8 +87,7 @@ def field_columns(kafka: KafkaConfig, topics: Topics, window: Window,
     """The ``fields`` columns of an export of ``window``: every name (with its value types) of
     the changelog partitions it covers and of the profile edits inside it; with a loop that
     selects fields, that selection."""
-    generation = serving_changelog(  # repartition mode: the serving generation's, whole
-        kafka, topics.partitioning, lambda g: generation_topics(topics, g).profiles_changelog)
+    generation = serving_changelog(kafka, topics)  # repartition mode: that changelog, whole
     types = (scan_field_types(kafka, generation[0], range(generation[1]), None, timeout_s)
              if generation is not None else
              scan_field_types(kafka, topics.profiles_changelog, window.by_partition(), None,

@@ -31,7 +31,6 @@ from schemas.validation import InvalidRecord
 
 from streams.config.settings import KafkaConfig
 from streams.kafka.changelog import read_profiles
-from streams.kafka.generations import generation_topics
 from streams.kafka.partitioning import serving_changelog
 from streams.kafka.topics import RAW_TOPICS, Topics
 from streams.kafka.window import Window, read_spans, reader
@@ -136,23 +135,26 @@ class History:
         self._spans: dict[tuple[str, int], str] = {}
         self._decoded: dict[bytes, dict[str, Any]] = {}
         self._generation: tuple[str, int] | None | bool = False  # False: not looked up yet
+        #: repartition mode: the serving generation's whole table, read once per History
+        self._whole_table: dict[bytes, bytes] | None = None
 
     def _profiles(self, partition: int) -> dict[bytes, bytes]:
         """The profiles the events of raw ``partition`` can name: that partition of the
         changelog in direct mode; in repartition mode the raw topics are not co-partitioned
-        with the table, so every partition of the serving generation's changelog."""
+        with the table, so every partition of the serving generation's changelog (read once,
+        then the same table for every raw partition)."""
         if self._generation is False:
-            self._generation = serving_changelog(
-                self.kafka, self.topics.partitioning,
-                lambda g: generation_topics(self.topics, g).profiles_changelog)
+            self._generation = serving_changelog(self.kafka, self.topics)
         if not isinstance(self._generation, tuple):
             return read_profiles(self.kafka, self.topics.profiles_changelog, partition,
                                  self.timeout_s)
-        changelog, partitions = self._generation
-        table: dict[bytes, bytes] = {}
-        for p in range(partitions):
-            table.update(read_profiles(self.kafka, changelog, p, self.timeout_s))
-        return table
+        if self._whole_table is None:
+            changelog, partitions = self._generation
+            self._whole_table = {}
+            for p in range(partitions):
+                self._whole_table.update(read_profiles(self.kafka, changelog, p,
+                                                       self.timeout_s))
+        return self._whole_table
 
     def read(self, window: Window, positions: Mapping[str, int] | None = None,
              partitions: set[int] | None = None) -> Generator[Item, None, None]:
