@@ -3,13 +3,13 @@ a module-scoped 3-node cluster for the failover tests (``kafka_cluster``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
 
 from tests.support.broker import session_broker
 from tests.support.cluster import LocalCluster, kafka_cluster  # noqa: F401 (a fixture)
-from tests.support.processes import Project
+from tests.support.processes import Project, projects
 from tests.support.receiver import Receiver
 
 
@@ -30,33 +30,15 @@ def receiver() -> Iterator[Receiver]:
 def project_factory(kafka_bootstrap: str, tmp_path: Path,
                     receiver: Receiver) -> Iterator[Callable[..., Project]]:
     """Projects whose processes the receiver watches: a crash fails the wait at once."""
-    yield from _projects(kafka_bootstrap, tmp_path, receiver, {})
+    yield from projects(kafka_bootstrap, tmp_path, receiver, {})
 
 
 @pytest.fixture
 def cluster_project_factory(kafka_cluster: LocalCluster, tmp_path: Path,
                             receiver: Receiver) -> Iterator[Callable[..., Project]]:
     """Projects on the 3-node cluster, their topics with 3 replicas (min.insync.replicas 2)."""
-    yield from _projects(kafka_cluster.bootstrap, tmp_path, receiver,
-                         {"kafka": {"replication_factor": 3}})
-
-
-def _projects(bootstrap: str, tmp_path: Path, receiver: Receiver,
-              defaults: dict[str, dict[str, Any]]) -> Iterator[Callable[..., Project]]:
-    made: list[Project] = []
-
-    def make(**overrides: Any) -> Project:
-        for section, values in defaults.items():
-            overrides[section] = {**values, **overrides.get(section, {})}
-        project = Project(bootstrap, tmp_path / f"p{len(made)}", overrides)
-        project.create_topics()
-        made.append(project)
-        receiver.watchdogs.append(project.assert_alive)
-        return project
-
-    yield make
-    for project in made:
-        project.close()
+    yield from projects(kafka_cluster.bootstrap, tmp_path, receiver,
+                        {"kafka": {"replication_factor": 3}})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

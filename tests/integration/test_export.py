@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from streams.demo.events import DemoWorld, topic_key
+from tests.support.history import export_window
 from tests.support.payloads import events_of
 from tests.support.processes import Project
 from tests.support.receiver import Receiver
@@ -58,20 +59,13 @@ def _live_run(project_factory: Callable[..., Project], receiver: Receiver,
     return project, world, events, live, since_ms, until_ms
 
 
-def _export(project: Project, *args: str) -> dict[str, Any]:
-    proc = project.start("export", "--quiet", *args, name="export")
-    assert proc.proc.wait(180) == 0, proc.log()
-    text = proc.log()
-    return json.loads(text[text.index("{"):])
-
-
 def test_parquet_export_equals_what_the_live_loop_received(
         project_factory: Callable[..., Project], receiver: Receiver, tmp_path: Path) -> None:
     project, _world, events, live, since_ms, until_ms = _live_run(
         project_factory, receiver, fields=["firstname", "city"])
     out = tmp_path / "history"
     out.mkdir()
-    report = _export(project, "--since", str(since_ms), "--until", str(until_ms),
+    report = export_window(project, "--since", str(since_ms), "--until", str(until_ms),
                      "--scope", "analytics", "--format", "parquet", "--out", str(out))
     assert report["rows"] == len(live)
     assert report["counts"]["invalid"] == 1
@@ -119,14 +113,14 @@ def test_csv_and_jsonl_exports_with_filters(
     project, world, events, live, since_ms, until_ms = _live_run(project_factory, receiver,
                                                                  fields=None)
     window = ("--since", str(since_ms), "--until", str(until_ms))
-    report = _export(project, *window, "--types", "open,click", "--database", "db-b",
+    report = export_window(project, *window, "--types", "open,click", "--database", "db-b",
                      "--format", "jsonl", "--out", str(tmp_path / "b.jsonl"))
     lines = [orjson.loads(line) for line in (tmp_path / "b.jsonl").read_bytes().splitlines()]
     expected = {e["id"] for e in events if e["type"] in ("open", "click")
                 and e["database"] == "db-b"}
     assert {p["event_id"] for p in lines} == expected and report["rows"] == len(expected)
     assert all(p["email"] == world.by_id[p["profile"]]["email"] for p in lines)
-    _export(project, *window, "--format", "csv", "--out", str(tmp_path / "all.csv"))
+    export_window(project, *window, "--format", "csv", "--out", str(tmp_path / "all.csv"))
     with open(tmp_path / "all.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(events)

@@ -2,7 +2,6 @@
 kill -9 of the replayer mid-replay and resume; cancel; --new-ids; dry run; bad input."""
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,16 +14,16 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from enrichers.routing import delivery_id, replay_delivery_id
-from streams.demo.events import DemoWorld, topic_key
+from streams.demo.events import DemoWorld
 from streams.kafka.clients import confluent_config
 from tests.support.api import Api
+from tests.support.history import TOKEN, ReplayWorld, header
 from tests.support.payloads import events_of
 from tests.support.processes import Project
-from tests.support.receiver import Call, Receiver
+from tests.support.receiver import Receiver
 
 pytestmark = [pytest.mark.kafka]
 
-TOKEN = "replay-test-token-0123456789"
 OPENAPI = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
 
 
@@ -39,71 +38,9 @@ def conforms(method: str, path: str, answer: Any) -> Any:
     return answer
 
 
-def _replayed(calls: list[Call]) -> list[Call]:
-    return [c for c in calls if "webhook-replay" in {k.lower() for k in c.headers}]
-
-
-def _header(call: Call, name: str) -> str:
-    return next(v for k, v in call.headers.items() if k.lower() == name)
-
-
-class World:
-    """Two trusted loops (A: opens and clicks, B: opens), a worker, a sender, a replayer and
-    three batches of events: before, inside and after the replay window."""
-
-    def __init__(self, project_factory: Callable[..., Project], receiver: Receiver,
-                 per_batch: int = 60) -> None:
-        self.receiver = receiver
-        self.project = project_factory(
-            loops=[{"id": "loop-a", "url": receiver.url("/a"), "events": ["open", "click"],
-                    "trusted": True, "rate_per_s": 100000, "max_in_flight": 64},
-                   {"id": "loop-b", "url": receiver.url("/b"), "events": ["open"],
-                    "trusted": True, "rate_per_s": 100000, "max_in_flight": 64}],
-            api={"tokens": [TOKEN]},
-            replay={"metrics_port": 0, "max_ahead": 100})
-        p = self.project
-        world = DemoWorld(profiles=30, seed=9)
-        for profile in world.profiles:
-            p.produce(p.topics.ref_profiles, profile["id"], profile)
-        for mailing in world.mailings:
-            p.produce(p.topics.ref_tags, mailing["id"], mailing)
-        p.flush()
-        self.worker = p.start("worker", "-l", "info")
-        p.start("sender", name="sender")
-        self.api = Api.of(self.worker, TOKEN, timeout_s=120)
-        batches = []
-        marks = []
-        for _ in range(3):
-            marks.append(int(time.time() * 1000))
-            events = [world.event("open" if i % 3 else "click") for i in range(per_batch)]
-            for event in events:
-                p.produce(p.topics.raw[topic_key(event)], event["profile"], event)
-            p.flush()
-            batches.append(events)
-            time.sleep(1.0)
-        self.since_ms, self.until_ms = marks[1], marks[2]
-        self.window = batches[1]
-        total = sum(len(b) for b in batches)
-        opens = sum(1 for b in batches for e in b if e["type"] == "open")
-        receiver.wait_for(lambda cs: len(cs) >= total + opens, timeout_s=120,
-                          what="the live deliveries")
-        self.live = {_header(c, "webhook-id"): c for c in receiver.calls_to("/a")}
-        self.replayer = p.start("replayer", name="replayer")
-
-    def start(self, *options: str, loop: str = "loop-a") -> dict[str, Any]:
-        proc = self.project.start("replay", "start", loop, "--since", str(self.since_ms),
-                                  "--until", str(self.until_ms), *options, name="cli")
-        assert proc.proc.wait(120) == 0, proc.log()
-        text = proc.log()
-        return json.loads(text[text.index("{"):])
-
-    def replayed_to(self, path: str) -> list[Call]:
-        return _replayed(self.receiver.calls_to(path))
-
-
 def test_a_replay_redelivers_exactly_the_window_to_that_loop_marked(
         project_factory: Callable[..., Project], receiver: Receiver) -> None:
-    w = World(project_factory, receiver)
+    w = ReplayWorld(project_factory, receiver)
     # the first replayed calls fail: they wait in a retry tier, the live sender hands them
     # back, and the replay lane sends them again (marked, same webhook-id)
     receiver.behave("/a", statuses=[503, 503, 503])
@@ -123,10 +60,10 @@ def test_a_replay_redelivers_exactly_the_window_to_that_loop_marked(
     assert not w.replayed_to("/b"), "a replay goes to its loop only"
     for call in calls:
         body = events_of(call)[0]
-        assert body["replay"] is True and _header(call, "webhook-replay") == rid
+        assert body["replay"] is True and header(call, "webhook-replay") == rid
         # the original delivery's id: a receiver that has the event can drop it
-        assert _header(call, "webhook-id") == delivery_id(body["event_id"], "loop-a")
-        original = events_of(w.live[_header(call, "webhook-id")])[0]
+        assert header(call, "webhook-id") == delivery_id(body["event_id"], "loop-a")
+        original = events_of(w.live[header(call, "webhook-id")])[0]
         assert {k: v for k, v in body.items() if k != "replay"} == original
     # visible over the API, finished, counted
     deadline = time.monotonic() + 60
@@ -143,7 +80,7 @@ def test_a_replay_redelivers_exactly_the_window_to_that_loop_marked(
 
 def test_kill_9_mid_replay_resumes_with_nothing_missing(
         project_factory: Callable[..., Project], receiver: Receiver) -> None:
-    w = World(project_factory, receiver, per_batch=200)
+    w = ReplayWorld(project_factory, receiver, per_batch=200)
     rid = w.start("--rate", "25")["id"]
     receiver.wait_for(lambda _: len(w.replayed_to("/a")) >= 40, timeout_s=120,
                       what="the first replayed calls")
@@ -158,14 +95,14 @@ def test_kill_9_mid_replay_resumes_with_nothing_missing(
     assert ids == expected, f"missing {len(expected - ids)}, extra {len(ids - expected)}"
     hooks: dict[str, set[str]] = {}
     for call in calls:
-        hooks.setdefault(events_of(call)[0]["event_id"], set()).add(_header(call, "webhook-id"))
-        assert _header(call, "webhook-replay") == rid
+        hooks.setdefault(events_of(call)[0]["event_id"], set()).add(header(call, "webhook-id"))
+        assert header(call, "webhook-replay") == rid
     assert all(len(v) == 1 for v in hooks.values()), "a duplicate carries the same webhook-id"
 
 
 def test_cancel_stops_it_and_new_ids_and_dry_run(
         project_factory: Callable[..., Project], receiver: Receiver) -> None:
-    w = World(project_factory, receiver, per_batch=200)
+    w = ReplayWorld(project_factory, receiver, per_batch=200)
     dry = w.start("--dry-run")
     assert dry["state"] == "done" and dry["selected"] == len(w.window) and dry["routed"] == 0
     time.sleep(1.0)
@@ -192,8 +129,8 @@ def test_cancel_stops_it_and_new_ids_and_dry_run(
     assert settled < len(w.window)
     for call in w.replayed_to("/a"):
         event_id = events_of(call)[0]["event_id"]
-        assert _header(call, "webhook-id") == replay_delivery_id(event_id, "loop-a", rid)
-        assert _header(call, "webhook-id") != delivery_id(event_id, "loop-a")
+        assert header(call, "webhook-id") == replay_delivery_id(event_id, "loop-a", rid)
+        assert header(call, "webhook-id") != delivery_id(event_id, "loop-a")
     # two replays of one loop at once
     first = w.start("--types", "click")
     second = w.start("--types", "open")
@@ -202,7 +139,7 @@ def test_cancel_stops_it_and_new_ids_and_dry_run(
     for rid_, ids in ((first["id"], clicks), (second["id"], opens)):
         receiver.wait_for(lambda _, r=rid_, i=ids: {
             events_of(c)[0]["event_id"] for c in w.replayed_to("/a")
-            if _header(c, "webhook-replay") == r} == i, timeout_s=180, what=f"replay {rid_}")
+            if header(c, "webhook-replay") == r} == i, timeout_s=180, what=f"replay {rid_}")
 
 
 def test_bad_input_is_refused_naming_the_field(

@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import orjson
 import yaml
@@ -20,9 +20,11 @@ from streams.kafka.provision import create_topics
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
 
+from .receiver import Receiver
+
 ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["Project", "WorkerProcess"]
+__all__ = ["Project", "WorkerProcess", "projects"]
 
 
 class WorkerProcess:
@@ -153,6 +155,27 @@ class Project:
                     future.result()
                 except Exception:  # already gone: fine
                     pass
+
+
+def projects(bootstrap: str, directory: Path, receiver: Receiver,
+             defaults: dict[str, dict[str, Any]]) -> Iterator[Callable[..., Project]]:
+    """A project factory (a generator for a fixture): each project's topics created, its
+    processes watched by ``receiver`` (a crash fails a wait at once), all closed at the end.
+    ``defaults`` are settings every project gets under its own overrides."""
+    made: list[Project] = []
+
+    def make(**overrides: Any) -> Project:
+        for section, values in defaults.items():
+            overrides[section] = {**values, **overrides.get(section, {})}
+        project = Project(bootstrap, directory / f"p{len(made)}", overrides)
+        project.create_topics()
+        made.append(project)
+        receiver.watchdogs.append(project.assert_alive)
+        return project
+
+    yield make
+    for project in made:
+        project.close()
 
 
 def publish_loops(project: Project, loops: list[dict[str, Any]]) -> list[dict[str, Any]]:
