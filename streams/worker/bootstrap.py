@@ -24,7 +24,7 @@ from faust.types import TP
 
 from streams.kafka.clients import confluent_config
 from streams.config.settings import KafkaConfig
-from streams.worker.draining import DrainingConsumer
+from streams.worker.commitguard import GuardedConsumer
 from streams.worker.fetching import PacedConsumerThread
 
 __all__ = ["GatedConsumer", "ProfileBootstrap", "RekeyCatchUp"]
@@ -32,10 +32,11 @@ __all__ = ["GatedConsumer", "ProfileBootstrap", "RekeyCatchUp"]
 log = logging.getLogger(__name__)
 
 
-class GatedConsumer(DrainingConsumer):
+class GatedConsumer(GuardedConsumer):
     """Faust's aiokafka consumer, plus partitions held paused until :meth:`ungate`.
 
     Faust resumes every partition after a rebalance; gated ones stay paused through that.
+    First commits go through :mod:`streams.worker.commitguard`.
     Fetch rounds are paced, at most ``fetch_interval_ms`` apart (:mod:`streams.worker.fetching`;
     set with :meth:`fetching`).
     """
