@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 from enrichers.routing import delivery_id, replay_delivery_id
 from streams.demo.events import DemoWorld
 from streams.kafka.clients import confluent_config
+from streams.kafka.generations import generation_topics
 from tests.support.api import Api
 from tests.support.history import TOKEN, ReplayWorld, header
 from tests.support.payloads import events_of
@@ -192,19 +193,32 @@ def test_bad_input_is_refused_naming_the_field(
     assert "Traceback" not in cli.log()
 
 
+@pytest.mark.parametrize("partitioning", ["direct", "repartition"])
 def test_replays_wait_while_the_live_pipeline_has_a_backlog(
-        project_factory: Callable[..., Project]) -> None:
+        project_factory: Callable[..., Project], partitioning: str) -> None:
+    """The workers' backlog: their group on the raw topics (direct), the serving generation's
+    group on its events topic (repartition)."""
     from confluent_kafka import Consumer
 
+    from streams.kafka.partitioning import ControlView
     from streams.replay.gate import LiveBacklog
+    from streams.worker.generation import first_generation
 
-    project = project_factory(replay={"pause_backlog": 100})
-    topic = project.topics.raw["open"]
+    project = project_factory(replay={"pause_backlog": 100},
+                              worker={"partitioning": partitioning})
+    topic, group_id = project.topics.raw["open"], project.config.worker.app_id
+    if partitioning == "repartition":
+        control = ControlView(project.config.kafka, project.topics.partitioning).start()
+        serving = generation_topics(project.topics,
+                                    first_generation(project.config, project.topics,
+                                                     control).serving)
+        control.stop()
+        topic, group_id = serving.events, serving.group
     for i in range(300):
         project.produce(topic, f"p{i}", {"n": i})
     project.flush()
     group = Consumer(confluent_config(project.config.kafka, **{
-        "group.id": project.config.worker.app_id, "enable.auto.commit": False}))
+        "group.id": group_id, "enable.auto.commit": False}))
     parts = list(group.list_topics(topic, timeout=10).topics[topic].partitions)
 
     def commit(at_end: bool) -> None:
