@@ -10,7 +10,7 @@ import traceback
 from pathlib import Path
 
 from .environment import DEFAULT_PORT, BenchBroker, machine_info
-from .harness import Options
+from .harness import Options, parse_settings
 from .receivers import nginx_binary
 from .report import plot_spike, print_table, write_json
 from .results import ScenarioResult
@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "timeout must not pause the healthy loops either; the maximum is 120)")
     p.add_argument("--join-lead", type=float, default=2.5,
                    help="scale-out: seconds from starting the extra worker to the spike (2.5)")
+    p.add_argument("--set", action="append", default=[], dest="settings", metavar="KEY=VALUE",
+                   help="a pipeline setting for every scenario, e.g. worker.fetch_interval_ms=100"
+                        " (YAML value; repeatable): measure a setting without editing code")
     p.add_argument("--profile", action="store_true", help="py-spy the worker and sender")
     p.add_argument("--profile-s", type=float, default=10.0, help="py-spy duration (10 s)")
     p.add_argument("--peers", type=Path, metavar="DIR",
@@ -98,6 +101,11 @@ def selected(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        settings = parse_settings(args.settings)
+    except ValueError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     if args.list:
         for name in [*ORDER, *(n for n in SCENARIOS if n not in ORDER)]:
             extra = "" if name in ORDER else "  (not in all)"
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_wait_ms=args.batch_wait_ms, hang_timeout_s=args.hang_timeout,
             join_lead_s=args.join_lead, profile=args.profile, profile_s=args.profile_s,
             keep_topics=args.keep_topics, smoke=args.smoke, stall_s=args.stall, earlier=earlier,
-            peers_dir=args.peers)
+            peers_dir=args.peers, settings=settings)
         fields.update(override)
         return Options(**fields)  # type: ignore[arg-type]
 

@@ -7,7 +7,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
+
+import yaml
 
 from enrichers.routing import delivery_id
 
@@ -20,7 +22,7 @@ from .receivers import BODY_PATH, AiohttpReceiver, NginxReceiver, ReceiverProces
 from .results import ScenarioResult
 
 __all__ = ["Monitored", "Options", "Tracker", "account", "add_ceilings", "body_receiver",
-           "event_resolver", "idle_cpu", "make_receiver", "measured_arrivals", "ratios",
+           "event_resolver", "parse_settings", "idle_cpu", "make_receiver", "measured_arrivals", "ratios",
            "slow_receiver", "start_profiles", "start_processes", "start_sampler", "stats_tail",
            "stragglers", "warm_up", "watch_stats", "webhook_resolver"]
 
@@ -63,9 +65,24 @@ class Options:
     #: where the peers' builds are (``<dir>/aiven-http-connector-0.9.0``); None: the default
     #: (``bench.kafka_connect.default_peers_dir``)
     peers_dir: Path | None = None
+    #: ``--set`` pipeline settings, ``{section: {key: value}}``, over each scenario's own
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def pick(self, given: float | int | None, full: float | int, smoke: float | int) -> int:
         return int(given if given is not None else (smoke if self.smoke else full))
+
+
+def parse_settings(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--set`` items (``section.key=value``, the value in YAML) as ``{section: {key: value}}``.
+    Raises ValueError naming the item when it is not of that form."""
+    settings: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot or not section or not key:
+            raise ValueError(f"--set {item!r}: expected section.key=value")
+        settings.setdefault(section, {})[key] = yaml.safe_load(text)
+    return settings
 
 
 def make_receiver(kind: str, directory: Path, delay_ms: float = 20.0) -> ReceiverProcess:

@@ -94,7 +94,8 @@ class Pipeline:
     def __init__(self, bootstrap: str, directory: Path, loops: list[dict[str, Any]],
                  partitions: int = 8, store: str = "memory",
                  sender: dict[str, Any] | None = None,
-                 worker: dict[str, Any] | None = None) -> None:
+                 worker: dict[str, Any] | None = None,
+                 settings: dict[str, dict[str, Any]] | None = None) -> None:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.id = uuid.uuid4().hex[:8]
@@ -111,6 +112,8 @@ class Pipeline:
         }
         if os.environ.get("BENCH_STATS", "on") == "off":  # measure what statistics cost
             self.data["stats"] = {"enabled": False}
+        for section, values in (settings or {}).items():  # ``--set``: over everything above
+            self.data[section] = {**self.data.get(section, {}), **values}
         self.config: Config = parse_config(self.data)
         self.config_path = directory / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(self.data, sort_keys=False))

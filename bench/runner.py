@@ -76,7 +76,7 @@ class Setup:
 def execute(opts: Options, s: Setup) -> ScenarioResult:
     directory = opts.out_dir / s.name
     pipeline = Pipeline(opts.bootstrap, directory, s.loops, opts.partitions, s.store, s.sender,
-                        s.worker)
+                        s.worker, opts.settings)
     loop_ids = [loop["id"] for loop in s.loops]
     counted = s.counted if s.counted is not None else list(range(len(loop_ids)))
     cold = s.mode == "backlog"

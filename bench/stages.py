@@ -9,7 +9,8 @@ import time
 import uuid
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from streams.kafka.clients import confluent_config
 from streams.config.settings import KafkaConfig
@@ -19,14 +20,19 @@ __all__ = ["TopicEnds"]
 
 class TopicEnds:
     """Samples the sum of ``topic``'s end offsets every ``interval_s``; :meth:`per_bucket`
-    turns the samples into records written per second."""
+    turns the samples into records written per second.
+
+    One ListOffsets request per sample covers every partition (the admin client's
+    ``list_offsets``): asking per partition (``get_watermark_offsets``) made 80 requests a
+    second, and their cost was counted as the broker's in every scenario (~0.03 cores)."""
 
     def __init__(self, kafka: KafkaConfig, topic: str, partitions: int,
                  interval_s: float = 0.1) -> None:
         self.interval_s = interval_s
-        self._tps = [TopicPartition(topic, p) for p in range(partitions)]
-        self._consumer = Consumer(confluent_config(kafka, **{
-            "group.id": f"bench-ends-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}))
+        self._request = {TopicPartition(topic, p): OffsetSpec.latest()  # type: ignore[no-untyped-call]
+                         for p in range(partitions)}
+        self._admin = AdminClient(confluent_config(kafka, **{
+            "client.id": f"bench-ends-{uuid.uuid4().hex[:8]}"}))
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="topic-ends", daemon=True)
@@ -40,17 +46,13 @@ class TopicEnds:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
-        self._consumer.close()
 
     def _total(self) -> int:
-        total = 0
-        for tp in self._tps:
-            try:
-                _, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
-            except KafkaException:
-                return -1
-            total += high
-        return total
+        try:
+            found = self._admin.list_offsets(self._request, request_timeout=2)
+            return sum(future.result().offset for future in found.values())
+        except KafkaException:
+            return -1
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
