@@ -107,7 +107,7 @@ class WorkerConfig:
     #: shorter as the rate rises): fewer, fuller fetches at a steady rate, and the most an
     #: event waits extra before the worker reads it. 0: fetch again as soon as the last answer
     #: is read (streams/worker/fetching.py)
-    fetch_interval_ms: int = 50
+    fetch_interval_ms: int = 100
 
     def check(self) -> None:
         if not self.app_id or any(c.isspace() for c in self.app_id):

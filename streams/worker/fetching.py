@@ -17,8 +17,9 @@ arriving just after a fetch waits at most the interval for the next. The interva
 rate: a round costs the worker ~3 ms however few records it brings, an event ~150 µs, so
 rounds are spaced to bring about ``round_events`` (24) records each, which keeps the per-round
 share of an event's cost below its own; at most ``interval_s`` (``worker.fetch_interval_ms``,
-50 ms) when events trickle, down to ``min_interval_s`` (5 ms) at high rates, where a round
-takes longer than that to process anyway: 50 ms up to ~480 events/s, 24 ms at 1,000/s.
+100 ms) when events trickle, down to ``min_interval_s`` (5 ms) at high rates, where a round
+takes longer than that to process anyway: 100 ms up to 240 events/s, 80 ms at 300/s, 24 ms at
+1,000/s.
 The broker-side alternative (``fetch_min_bytes`` with a short ``fetch_max_wait_ms``) was
 measured too: as cheap at a steady rate, but it keeps fetching every ``fetch_max_wait_ms`` when
 nothing arrives (0.03 cores more in an idle worker, and as much in the broker).
