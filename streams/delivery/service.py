@@ -117,7 +117,9 @@ class SenderService:
             "max.poll.interval.ms": 600000,
             "session.timeout.ms": 15000,
             "heartbeat.interval.ms": 3000,
-            "fetch.wait.max.ms": 20,
+            # a paused partition resumed while a fetch waits joins the next one: in a spike
+            # fetches return at once, idle it waits at most this
+            "fetch.wait.max.ms": config.kafka.idle_fetch_wait_ms,
             "queued.max.messages.kbytes": 65536,
             # partitions added to fl.deliveries or a tier (`partitions scale`) are assigned
             # within this, not librdkafka's 5 minutes

@@ -147,7 +147,7 @@ class CompactedView(Generic[V]):
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
-            "fetch.wait.max.ms": 50,
+            "fetch.wait.max.ms": self._kafka.idle_fetch_wait_ms,
         }))
         try:
             meta = consumer.list_topics(self.topic, timeout=30)
