@@ -27,14 +27,13 @@ from typing import Any
 
 import numpy as np
 import orjson
-import yaml
 from confluent_kafka import Consumer, TopicPartition
 
 from streams.kafka.clients import confluent_config
 
 from .environment import DEFAULT_PORT, BenchBroker
 from .generator import Workload, produce
-from .harness import _settle
+from .harness import _settle, parse_settings
 from .measure import MACHINE, CpuSampler
 from .pipeline import Pipeline, loop_decl
 
@@ -80,16 +79,6 @@ class Deliveries:
         return len(self.seen)
 
 
-def configure(pipeline: Pipeline, overrides: list[str]) -> None:
-    for item in overrides:
-        key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        if not (section and name and _):
-            raise SystemExit(f"--set {item!r}: expected SECTION.KEY=VALUE")
-        pipeline.data.setdefault(section, {})[name] = yaml.safe_load(value)
-    pipeline.config_path.write_text(yaml.safe_dump(pipeline.data, sort_keys=False))
-
-
 def summarise(records: list[tuple[int, int]], rate: float | None) -> dict[str, Any]:
     lat = np.array([routed - source for routed, source in records], dtype=float)
     out: dict[str, Any] = {"p50_ms": float(np.percentile(lat, 50)),
@@ -109,8 +98,8 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     broker.start()
     directory = opts.out / time.strftime("%Y%m%d-%H%M%S")
     pipeline = Pipeline(broker.bootstrap, directory,
-                        [loop_decl("stage", "http://127.0.0.1:9/never-called")], opts.partitions)
-    configure(pipeline, opts.set)
+                        [loop_decl("stage", "http://127.0.0.1:9/never-called")], opts.partitions,
+                        settings=opts.settings)
     try:
         pipeline.create_topics()
         workload = Workload(pipeline.topics, opts.events, opts.profiles)
@@ -157,6 +146,10 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
+    try:
+        opts.settings = parse_settings(opts.set)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     result = run(opts)
     def show(v: Any) -> str:
         if isinstance(v, float):

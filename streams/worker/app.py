@@ -24,6 +24,7 @@ from streams.config.logs import dict_config
 from streams.metrics import PipelineMetrics
 from streams.replay.book import ReplayBook
 from streams.replay.operations import Replays
+from streams.worker.monitor import LagMonitor
 from streams.worker.ordering import TimestampOrder
 from streams.worker.process import WorkerProcess
 from streams.worker.runtime import WorkerRuntime
@@ -76,6 +77,9 @@ def build_app(config: Config, sources: Sources | None = None,
         stream_wait_empty=False,
         ConsumerScheduler=TimestampOrder.preferring(*sources.first),
         Worker=WorkerProcess,
+        # Faust's monitor keeps per-event statistics for its web views (off here): only the
+        # partition offsets are used (streams/worker/monitor.py)
+        Monitor=LagMonitor,
         **extra,
     )
     runtime = runtime or WorkerRuntime(config, topics, PipelineMetrics.shared(), sources)
