@@ -170,7 +170,9 @@ class Pipeline:
     def start_worker(self) -> Proc:
         n = len(self.workers)
         port = free_port()
-        proc = self._start(f"worker{n}", ["worker", "-l", "warn"],
+        # BENCH_WORKER_LOG=info: the workers' start-up timeline (a cut-over's) in worker<n>.log
+        level = os.environ.get("BENCH_WORKER_LOG", "warn")
+        proc = self._start(f"worker{n}", ["worker", "-l", level],
                            FL_WORKER_DATA_DIR=str(self.dir / f"worker{n}"), FL_API_PORT=str(port))
         proc.extra["api_port"] = port
         self.workers.append(proc)

@@ -17,6 +17,7 @@ from streams.worker.acks import InOrderAcks
 from streams.worker.bootstrap import GatedConsumer
 from streams.worker.runtime import WorkerRuntime
 from streams.worker.sources import Sources, raw_origin
+from streams.worker.timeline import milestone
 from streams.config.settings import Config
 from streams.kafka.topics import Topics
 
@@ -68,6 +69,7 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
         invalid = topics.invalid
         rekeyed = sources.generation is not None and not esp
         acks = InOrderAcks()
+        first = "first event enriched" if not (snapshot_agent or esp) else None
         # StreamT's stub lacks noack(); every stream an agent gets is a faust.Stream
         async for event in cast("faust.Stream[bytes]", stream).noack().events():
             m = event.message
@@ -81,6 +83,9 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
                                  m.key, m.value, profiles, soft_bounces)
             if snapshot_agent:
                 bootstrap.read(m.partition, m.offset)
+            elif first is not None:
+                milestone(first)
+                first = None
             done = acks.track(m.tp, event.ack, len(records))
             for record in records:
                 headers = record.headers
@@ -102,9 +107,15 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Faust sends on_partitions_assigned(assigned) positionally, after the app as sender
+        milestone(f"{len(args[0])} partitions assigned", once=False)
         bootstrap.assigned(cast(GatedConsumer, app.consumer), args[0])
 
     app.on_partitions_assigned.connect(on_assigned)
+
+    async def on_rebalance_complete(sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        milestone("rebalance complete (tables recovered)", once=False)
+
+    app.on_rebalance_complete.connect(on_rebalance_complete)
 
     async def open_bootstrapped_partitions() -> None:
         # app.rebalancing ends after Faust's post-rebalance seek to committed offsets

@@ -26,6 +26,7 @@ from streams.kafka.clients import confluent_config
 from streams.config.settings import KafkaConfig
 from streams.worker.commitguard import GuardedConsumer
 from streams.worker.fetching import PacedConsumerThread
+from streams.worker.timeline import milestone
 
 __all__ = ["GatedConsumer", "ProfileBootstrap", "RekeyCatchUp"]
 
@@ -64,7 +65,7 @@ class GatedConsumer(GuardedConsumer):
                      still: Callable[[], bool] = lambda: True) -> bool:
         """Resume fetching ``tps`` (one partition number) from the group's committed offset
         (``committed``, per topic, read from the broker: Faust's own record of it may not be
-        loaded yet). Records fetched for a gated partition around a rebalance are dropped by
+        loaded yet; a negative one: the topic's earliest, asked of the consumer). Records fetched for a gated partition around a rebalance are dropped by
         Faust's ``getmany`` (it skips partitions that are not active), so the position is set
         back to be sure none is skipped.
 
@@ -196,7 +197,10 @@ class ProfileBootstrap:
         if late:
             log.warning("%s[%d] not read up to offset %d within %.0fs; enriching anyway",
                         self.topic, p, target, self.timeout_s)
-        committed = await asyncio.to_thread(self._committed, self.raw_topics, p)
+        # where to start, read here: the consumer's own earliest-offset query waits on its
+        # thread behind a fetch, which long-polls up to a second while every partition is
+        # gated (a second per partition at a cut-over; docs/decisions.md)
+        committed = await asyncio.to_thread(self._start_offsets, self.raw_topics, p)
 
         def still() -> bool:  # no rebalance since this round began (checked after each wait)
             return self._waiting.get(p) == (since, target) and settled()
@@ -206,6 +210,8 @@ class ProfileBootstrap:
         if await consumer.ungate([tp for tp in consumer.gated if tp.partition == p], committed,
                                  still):
             del self._waiting[p]
+            milestone(f"partition {p} opened {time.monotonic() - since:.2f}s after its "
+                      f"assignment", once=False)
 
     def _end_unless_committed(self, partition: int) -> int:
         """The partition's end now, or -1 when our group already committed past it."""
@@ -219,6 +225,19 @@ class ProfileBootstrap:
         found = self._client().committed([TopicPartition(t, partition) for t in topics],
                                          timeout=10)
         return {tp.topic: int(tp.offset) for tp in found}
+
+    def _start_offsets(self, topics: Iterable[str], partition: int) -> dict[str, int]:
+        """Our group's committed offsets of ``partition`` of each topic, else the topic's
+        low watermark (where ``auto_offset_reset="earliest"`` starts)."""
+        found = self._committed(topics, partition)
+        for topic, offset in found.items():
+            if offset < 0:
+                found[topic] = self._earliest(topic, partition)
+        return found
+
+    def _earliest(self, topic: str, partition: int) -> int:
+        return int(self._client().get_watermark_offsets(TopicPartition(topic, partition),
+                                                        timeout=10)[0])
 
     def _client(self) -> Consumer:
         """One query client for the process (calls come one at a time from :meth:`run`);

@@ -35,6 +35,7 @@ from streams.worker.repartition import Rekeyer
 from streams.worker.reexec import restart_in_place
 from streams.worker.runtime import WorkerRuntime
 from streams.worker.sources import Sources
+from streams.worker.timeline import milestone
 
 __all__ = ["first_generation", "generation_app"]
 
@@ -63,6 +64,7 @@ def first_generation(config: Config, topics: Topics, control: ControlView) -> Sc
 def generation_app(config: Config) -> faust.App:
     """The Faust app of the serving generation, with the re-key stage, the coordinator and
     the watcher started."""
+    milestone("imports done")
     topics = Topics.for_config(config)
     metrics = PipelineMetrics.shared()
     control = ControlView(config.kafka, topics.partitioning).start()
@@ -80,7 +82,9 @@ def generation_app(config: Config) -> faust.App:
     watcher = _Watcher(state.serving, control, metrics, rekeyer,
                        [rekeyer.stop, coordinator.stop])
     threading.Thread(target=watcher.run, name="generation-watcher", daemon=True).start()
-    return build_app(config, sources, runtime)
+    app = build_app(config, sources, runtime)
+    milestone("app built")
+    return app
 
 
 class _Watcher:
@@ -118,10 +122,13 @@ class _Watcher:
         m.scale_phase.set(PHASE_NUMBERS.get(nxt.phase, 0) if nxt is not None else 0)
 
     def _switch(self, state: ScaleState) -> None:
-        log.info("generation %d (%d partitions) serves now; this worker of generation %d "
-                 "restarts into it", state.serving, state.partitions, self.generation)
+        log.info("generation %d (%d partitions) serves now (cut-over %ss); this worker of "
+                 "generation %d restarts into it", state.serving, state.partitions,
+                 state.last.get("cut_over_s", "?"), self.generation)
+        began = time.monotonic()
         for stop in self.stops:  # the re-key stage commits what it forwarded
             stop()
+        log.info("re-key stage and coordinator stopped in %.2fs", time.monotonic() - began)
         # the generation this process served is drained and committed: nothing is lost here
         restart_in_place()
 

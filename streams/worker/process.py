@@ -14,6 +14,8 @@ import logging
 
 import faust
 
+from streams.worker.timeline import milestone
+
 __all__ = ["WorkerProcess"]
 
 
@@ -23,3 +25,7 @@ class WorkerProcess(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None  # it ends start-up with "Ready" at INFO instead
         super().on_setup_root_logger(logger, level)
+
+    async def on_startup_finished(self) -> None:
+        milestone("Faust app started")
+        await super().on_startup_finished()

@@ -7,20 +7,40 @@ gone; then the output streams are flushed and the interpreter is replaced.
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import sys
+import time
 
-__all__ = ["restart_in_place"]
+__all__ = ["restart_in_place", "since_restart_s"]
+
+log = logging.getLogger(__name__)
+
+#: the wall-clock time (s) of the last re-exec, for the new process's start-up log lines
+RESTARTED_AT = "FEEDBACKLOOPS_RESTARTED_AT"
+
+
+def since_restart_s() -> float | None:
+    """Seconds since this process re-executed itself (None: it was started, not re-executed)."""
+    at = os.environ.get(RESTARTED_AT)
+    try:
+        return time.time() - float(at) if at else None
+    except ValueError:
+        return None
 
 
 def restart_in_place() -> None:
     """Does not return."""
+    began = time.monotonic()
     for child in multiprocessing.active_children():
         child.terminate()
         child.join(30)
         if child.is_alive():
             child.kill()
+    log.info("re-exec: child processes stopped in %.2fs; replacing the process",
+             time.monotonic() - began)
+    os.environ[RESTARTED_AT] = repr(time.time())
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -4,6 +4,7 @@ integration tests)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Iterable, Mapping
 
 from faust.types import TP
@@ -109,10 +110,19 @@ def test_nothing_opens_while_faust_is_still_rebalancing() -> None:
 
 
 class FreshBootstrap(ScriptedBootstrap):
-    """Nothing committed anywhere yet: a partition opens at the earliest offset."""
+    """Nothing committed anywhere yet: a partition opens at the earliest offset (0), asked of
+    the broker, during which ``during`` happens."""
+
+    during: Any = None
 
     def _committed(self, topics: Iterable[str], partition: int) -> dict[str, Any]:
         return {t: -1001 for t in topics}
+
+    def _earliest(self, topic: str, partition: int) -> int:
+        time.sleep(0.01)
+        if self.during is not None:
+            self.during()
+        return 0
 
 
 def gated_consumer(during_offsets_query: Any) -> tuple[GatedConsumer, list[dict[TP, int]]]:
@@ -152,7 +162,8 @@ def test_an_opening_overtaken_by_a_rebalance_neither_seeks_nor_resumes() -> None
         done[0] = rebalancing[0] = True
         bootstrap.assigned(consumer, [TP(SNAP, 1), TP(RAW, 1)])  # type: ignore[arg-type]
 
-    consumer, seeks = gated_consumer(rebalance)
+    bootstrap.during = rebalance
+    consumer, seeks = gated_consumer(lambda: None)
     bootstrap.assigned(consumer, [TP(SNAP, 0), TP(RAW, 0), TP(SNAP, 1), TP(RAW, 1)])  # type: ignore[arg-type]
 
     async def scenario() -> None:
@@ -210,3 +221,31 @@ def test_a_stuck_rekey_stage_delays_the_opening_no_longer_than_the_timeout() -> 
     assign(bootstrap, consumer)
     asyncio.run(run_for(bootstrap, consumer, 0.6))
     assert sorted(consumer.opened) == [(TP(RAW, 0), 42), (TP(RAW, 1), 42)]
+
+
+def test_a_fresh_partition_opens_without_waiting_on_the_consumer_thread() -> None:
+    """Nothing committed (a new generation's group): the start offset comes from the
+    bootstrap's own query client. The consumer's earliest-offsets query runs on its thread
+    behind a fetch that long-polls while every partition is gated (a second per partition at
+    a cut-over); here it would never answer."""
+    bootstrap = FreshBootstrap(end=-1, failures=0)
+    consumer, seeks = gated_consumer(lambda: None)
+
+    async def never(*tps: TP) -> dict[TP, int]:
+        await asyncio.Event().wait()
+        return {}
+
+    consumer.earliest_offsets = never  # type: ignore[method-assign]
+    bootstrap.assigned(consumer, [TP(SNAP, 0), TP(RAW, 0)])  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(bootstrap.run(consumer))  # type: ignore[arg-type]
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if not consumer.gated:
+                break
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert seeks == [{TP(RAW, 0): 0}]
+    assert consumer._active_partitions == {TP(RAW, 0)} and not consumer.gated
