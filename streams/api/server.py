@@ -1,7 +1,10 @@
 """Build and run the aiohttp application of a worker or sender process."""
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
+import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -61,8 +64,20 @@ class HttpServer:
             self._runner = None
 
 
-async def serve_forever(server: HttpServer, forever: Callable[[], Awaitable[None]]) -> None:
-    await server.start()
+async def serve_forever(server: HttpServer, forever: Callable[[], Awaitable[None]],
+                        retry_s: float = 0.0) -> None:
+    """Serve while ``forever()`` runs; a port in use is tried again for ``retry_s`` seconds
+    (a standby taking over from the process that still holds it)."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            await server.start()
+            break
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+            await server.stop()
+            await asyncio.sleep(0.05)
     try:
         await forever()
     finally:

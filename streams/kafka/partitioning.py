@@ -25,7 +25,10 @@ from streams.kafka.generations import (CANCEL_KEY, DIRECT_KEY, REQUEST_KEY, STAT
 from streams.kafka.registry import CompactedView
 from streams.kafka.topics import Topics
 
-__all__ = ["ControlView", "serving_changelog"]
+__all__ = ["ControlView", "READY_PREFIX", "serving_changelog"]
+
+#: ``ready/<generation>/<worker>``: that worker's standby has recovered (streams.worker.standby)
+READY_PREFIX = "ready/"
 
 
 class ControlView:
@@ -77,6 +80,16 @@ class ControlView:
     def cut(self, topic: str, partition: int) -> Cut | None:
         doc = self.view.get(cut_key(topic, partition))
         return parse_cut(orjson.dumps(doc)) if doc is not None else None
+
+    def ready(self, generation: int) -> set[str]:
+        """The workers whose standby for ``generation`` has recovered its tables."""
+        prefix = f"{READY_PREFIX}{generation}/"
+        return {key[len(prefix):] for key, _doc in self.view.items() if key.startswith(prefix)}
+
+    def put_ready(self, generation: int, member: str) -> None:
+        self._write(f"{READY_PREFIX}{generation}/{member}",
+                    orjson.dumps({"generation": generation, "member": member,
+                                  "at_ms": int(time.time() * 1000)}))
 
     @property
     def version(self) -> int:

@@ -50,6 +50,8 @@ COPY_BUDGET_S = 1.0
 #: the cut time is this far ahead, so every re-key member knows it before records reach it
 CUT_AHEAD_MS = 500
 KEEP_HANDLED = 20
+#: how long a finished table copy waits for the workers' standbys before the cut-over
+STANDBY_WAIT_S = 60.0
 
 
 def grow_topics(admin: AdminClient, names: list[str], partitions: int,
@@ -101,6 +103,7 @@ class Coordinator:
         self._admin = AdminClient(confluent_config(config.kafka))
         self._copier: ChangelogCopier | None = None
         self._queries: dict[str, Consumer] = {}
+        self._ready_wait: dict[int, float] = {}  # generation -> when the copy was complete
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -221,12 +224,34 @@ class Coordinator:
         if rate:  # the step took less than its second if it copied its quota sooner
             self._stop.wait(max(0.0, copied / rate - (time.monotonic() - began)))
         nxt = _replace(nxt, copy_positions=positions, copied=nxt.copied + copied)
-        if all(positions.get(k, 0) >= end for k, end in nxt.copy_targets.items()):
+        if all(positions.get(k, 0) >= end for k, end in nxt.copy_targets.items()) \
+                and self._standbys_ready(state, nxt):
             now = int(time.time() * 1000)
             nxt = _replace(nxt, phase="cutting", cut_at_ms=now + CUT_AHEAD_MS,
                            cut_started_ms=now)
             log.info("table copy done (%d records); cutting over", nxt.copied)
-        self.control.put_state(state.replace(next=nxt))
+        if nxt != state.next:  # (nothing new while it waits for the standbys)
+            self.control.put_state(state.replace(next=nxt))
+
+    def _standbys_ready(self, state: ScaleState, nxt: Next) -> bool:
+        """Whether every worker's standby for the new generation has recovered its tables
+        (streams.worker.standby), so the cut-over does not wait for their start-up; after
+        ``STANDBY_WAIT_S`` from the copy's end, or when the workers cannot be counted, the
+        cut-over goes on without them (each worker then restarts into the generation)."""
+        since = self._ready_wait.setdefault(nxt.generation, time.monotonic())
+        if time.monotonic() - since >= STANDBY_WAIT_S:
+            return True
+        group = generation_topics(self.topics, state.serving).group
+        try:
+            described = self._admin.describe_consumer_groups([group])[group].result()
+        except Exception:  # the group is not there yet or the broker is busy: do not wait
+            return True
+        ready = len(self.control.ready(nxt.generation))
+        if ready >= len(described.members):
+            log.info("%d standby workers of generation %d ready after %.1fs", ready,
+                     nxt.generation, time.monotonic() - since)
+            return True
+        return False
 
     def _cut(self, state: ScaleState, nxt: Next) -> None:
         nxt = self._catch_up(state, nxt, COPY_BUDGET_S / 2)

@@ -9,6 +9,7 @@ Raw partitions open only once that partition's snapshots are read (:mod:`streams
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Mapping, cast
 
 import faust
@@ -22,6 +23,9 @@ from streams.config.settings import Config
 from streams.kafka.topics import Topics
 
 __all__ = ["attach_agents"]
+
+#: how often a draining generation commits (its scale's cut-over waits for the commits)
+DRAIN_COMMIT_EVERY_S = 0.1
 
 
 def _replay_mark(headers: Any) -> list[tuple[str, bytes]]:
@@ -109,19 +113,61 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
         # Faust sends on_partitions_assigned(assigned) positionally, after the app as sender
         milestone(f"{len(args[0])} partitions assigned", once=False)
         bootstrap.assigned(cast(GatedConsumer, app.consumer), args[0])
+        if runtime.handover is not None:  # a standby reads nothing before it serves
+            runtime.handover.assigned(app.consumer, args[0])
 
     app.on_partitions_assigned.connect(on_assigned)
 
     async def on_rebalance_complete(sender: Any, /, *args: Any, **kwargs: Any) -> None:
         milestone("rebalance complete (tables recovered)", once=False)
+        if runtime.handover is not None:
+            await runtime.handover.recovered()
 
     app.on_rebalance_complete.connect(on_rebalance_complete)
 
-    async def open_bootstrapped_partitions() -> None:
+    def settled() -> bool:
         # app.rebalancing ends after Faust's post-rebalance seek to committed offsets
-        await bootstrap.run(cast(GatedConsumer, app.consumer), settled=lambda: not app.rebalancing)
+        return not app.rebalancing and (runtime.handover is None or runtime.handover.released)
+
+    async def open_bootstrapped_partitions() -> None:
+        await bootstrap.run(cast(GatedConsumer, app.consumer), settled=settled)
 
     app.task(open_bootstrapped_partitions)
+
+    if runtime.handover is not None:
+        handover = runtime.handover
+        event_topics = set(sources.events)
+
+        async def open_partitions(tps: set[faust.types.TP]) -> None:
+            """Snapshot and ESP partitions, at the group's committed offsets (the coordinator
+            carried the ESP reports' over); events open after the profile gate."""
+            consumer = cast(GatedConsumer, app.consumer)
+            for p in sorted({tp.partition for tp in tps}):
+                mine = [tp for tp in tps if tp.partition == p and tp.topic not in event_topics]
+                if mine:
+                    offsets = await asyncio.to_thread(bootstrap.start_offsets,
+                                                      {tp.topic for tp in mine}, p)
+                    await consumer.ungate(mine, offsets)
+
+        async def stand_by() -> None:
+            await handover.run(app, open_partitions)
+
+        app.task(stand_by)
+
+    if sources.generation is not None:
+        generation = sources.generation
+
+        async def commit_while_draining() -> None:
+            """While a scale drains this generation, commit as soon as events are done: the
+            coordinator waits for these commits, and new events wait for the coordinator
+            (Faust alone commits every second)."""
+            state = runtime.control.state() if runtime.control is not None else None
+            nxt = state.next if state is not None else None
+            if (nxt is not None and nxt.phase == "draining" and state is not None
+                    and state.serving == generation and not app.rebalancing):
+                await app.consumer.commit()
+
+        app.timer(DRAIN_COMMIT_EVERY_S)(commit_while_draining)
 
     lag_sources = {*sources.events, sources.profiles}
 

@@ -35,6 +35,9 @@ from streams.kafka.topics import Topics
 
 __all__ = ["build_app"]
 
+#: how long a standby that starts serving tries to bind the API port its parent is releasing
+STANDBY_BIND_S = 30.0
+
 
 def build_app(config: Config, sources: Sources | None = None,
               runtime: WorkerRuntime | None = None) -> faust.App:
@@ -86,6 +89,7 @@ def build_app(config: Config, sources: Sources | None = None,
     attach_agents(app, config, topics, runtime, sources)
 
     async def http_server() -> None:
+        await runtime.released.wait()  # a standby: its parent serves the port until then
         client = HttpClient(SsrfPolicy(config.security.allow_networks))
         await client.start()
         control = ControlPlane(runtime.loop_store, client, config.kafka, topics)
@@ -113,7 +117,8 @@ def build_app(config: Config, sources: Sources | None = None,
             await asyncio.Event().wait()
 
         try:
-            await serve_forever(server, forever)
+            await serve_forever(server, forever,
+                                retry_s=STANDBY_BIND_S if sources.generation else 0.0)
         finally:
             book.stop()
             await client.close()

@@ -200,7 +200,7 @@ class ProfileBootstrap:
         # where to start, read here: the consumer's own earliest-offset query waits on its
         # thread behind a fetch, which long-polls up to a second while every partition is
         # gated (a second per partition at a cut-over; docs/decisions.md)
-        committed = await asyncio.to_thread(self._start_offsets, self.raw_topics, p)
+        committed = await asyncio.to_thread(self.start_offsets, self.raw_topics, p)
 
         def still() -> bool:  # no rebalance since this round began (checked after each wait)
             return self._waiting.get(p) == (since, target) and settled()
@@ -226,7 +226,7 @@ class ProfileBootstrap:
                                          timeout=10)
         return {tp.topic: int(tp.offset) for tp in found}
 
-    def _start_offsets(self, topics: Iterable[str], partition: int) -> dict[str, int]:
+    def start_offsets(self, topics: Iterable[str], partition: int) -> dict[str, int]:
         """Our group's committed offsets of ``partition`` of each topic, else the topic's
         low watermark (where ``auto_offset_reset="earliest"`` starts)."""
         found = self._committed(topics, partition)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -32,7 +33,8 @@ from streams.metrics import PipelineMetrics
 from streams.ops.partitions import PHASE_NUMBERS, Coordinator
 from streams.worker.app import build_app
 from streams.worker.repartition import Rekeyer
-from streams.worker.reexec import restart_in_place
+from streams.worker.reexec import hand_over, restart_in_place
+from streams.worker.standby import STANDBY, Handover, spawn, standby_generation, watch_parent
 from streams.worker.runtime import WorkerRuntime
 from streams.worker.sources import Sources
 from streams.worker.timeline import milestone
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: exit status when the re-key stage failed (EX_SOFTWARE)
 REKEY_FAILED = 70
+#: the least time between starting standby workers (one exited)
+RESPAWN_S = 10.0
 
 
 def first_generation(config: Config, topics: Topics, control: ControlView) -> ScaleState:
@@ -63,25 +67,48 @@ def first_generation(config: Config, topics: Topics, control: ControlView) -> Sc
 
 def generation_app(config: Config) -> faust.App:
     """The Faust app of the serving generation, with the re-key stage, the coordinator and
-    the watcher started."""
+    the watcher started; in a standby (:mod:`streams.worker.standby`), the next generation's
+    app, which starts them once its generation serves."""
     milestone("imports done")
     topics = Topics.for_config(config)
     metrics = PipelineMetrics.shared()
     control = ControlView(config.kafka, topics.partitioning).start()
+    standby = standby_generation()
+    if standby is not None:
+        watch_parent()
     state = first_generation(config, topics, control)
-    sources = Sources.of_generation(config, topics, state.serving, state.partitions)
-    _remove_other_generations(Path(config.worker.data_dir), state.serving)
+    number, partitions = state.serving, state.partitions
+    if standby is not None and standby != state.serving:
+        nxt = state.next
+        if nxt is None or nxt.generation != standby:
+            log.info("generation %d will not serve (the scale ended); standby exits", standby)
+            sys.exit(0)
+        number, partitions = standby, nxt.partitions
+    sources = Sources.of_generation(config, topics, number, partitions)
     runtime = WorkerRuntime(config, topics, metrics, sources)
     rekeyer = Rekeyer(config, topics, control, metrics)
     coordinator = Coordinator(config, topics, control, metrics)
-    rekeyer.start()
-    coordinator.start()
     runtime.on_stop += [rekeyer.stop, coordinator.stop, control.stop]
     runtime.control = control
-    log.info("worker of generation %d (%d partitions)", state.serving, state.partitions)
-    watcher = _Watcher(state.serving, control, metrics, rekeyer,
-                       [rekeyer.stop, coordinator.stop])
-    threading.Thread(target=watcher.run, name="generation-watcher", daemon=True).start()
+    watcher = _Watcher(number, control, metrics, rekeyer, [rekeyer.stop, coordinator.stop])
+
+    def serve() -> None:
+        os.environ.pop(STANDBY, None)  # a later restart in place comes back serving
+        _remove_other_generations(Path(config.worker.data_dir), number)
+        rekeyer.start()
+        coordinator.start()
+        threading.Thread(target=watcher.run, name="generation-watcher", daemon=True).start()
+        runtime.released.set()
+        log.info("worker of generation %d (%d partitions)", number, partitions)
+
+    if standby is None:
+        serve()
+    else:
+        runtime.released.clear()
+        runtime.handover = Handover(config, control, number,
+                                    [*sources.events, sources.profiles, topics.esp_reports],
+                                    [serve])
+        log.info("standby worker of generation %d (%d partitions)", number, partitions)
     app = build_app(config, sources, runtime)
     milestone("app built")
     return app
@@ -97,6 +124,9 @@ class _Watcher:
         self.metrics = metrics
         self.rekeyer = rekeyer
         self.stops = stops
+        self.standby: subprocess.Popen[bytes] | None = None
+        self.standby_for = 0
+        self._next_spawn = 0.0
 
     def run(self) -> None:
         while True:
@@ -110,6 +140,7 @@ class _Watcher:
             if state is None:
                 continue
             self._report(state)
+            self._keep_standby(state)
             if state.serving != self.generation:
                 self._switch(state)
 
@@ -121,6 +152,20 @@ class _Watcher:
         m.scale_progress.set(nxt.progress if nxt is not None else 0)
         m.scale_phase.set(PHASE_NUMBERS.get(nxt.phase, 0) if nxt is not None else 0)
 
+    def _keep_standby(self, state: ScaleState) -> None:
+        """A standby for the generation being built, once its topics exist (again if one
+        exited: at most every ``RESPAWN_S``)."""
+        if self.standby is not None and self.standby.poll() is not None:
+            log.warning("the standby worker of generation %d exited (status %s)",
+                        self.standby_for, self.standby.returncode)
+            self.standby = None
+        nxt = state.next
+        if (self.standby is not None or nxt is None or not nxt.copy_targets
+                or nxt.generation <= self.generation or time.monotonic() < self._next_spawn):
+            return
+        self.standby, self.standby_for = spawn(nxt.generation), nxt.generation
+        self._next_spawn = time.monotonic() + RESPAWN_S
+
     def _switch(self, state: ScaleState) -> None:
         log.info("generation %d (%d partitions) serves now (cut-over %ss); this worker of "
                  "generation %d restarts into it", state.serving, state.partitions,
@@ -130,6 +175,11 @@ class _Watcher:
             stop()
         log.info("re-key stage and coordinator stopped in %.2fs", time.monotonic() - began)
         # the generation this process served is drained and committed: nothing is lost here
+        standby = self.standby
+        if standby is not None and standby.poll() is None and self.standby_for == state.serving:
+            log.info("handing generation %d over to the standby worker (pid %d)",
+                     state.serving, standby.pid)
+            hand_over(standby.pid)
         restart_in_place()
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-__all__ = ["restart_in_place", "since_restart_s"]
+__all__ = ["hand_over", "restart_in_place", "since_restart_s"]
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,21 @@ def since_restart_s() -> float | None:
         return None
 
 
+def hand_over(pid: int) -> None:
+    """Become a shell waiting for child ``pid`` (a standby that serves now,
+    :mod:`streams.worker.shell`). Does not return."""
+    _stop_children()
+    os.execv(sys.executable, [sys.executable, "-m", "streams.worker.shell", str(pid)])
+
+
 def restart_in_place() -> None:
     """Does not return."""
+    _stop_children()
+    os.environ[RESTARTED_AT] = repr(time.time())
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def _stop_children() -> None:
     began = time.monotonic()
     for child in multiprocessing.active_children():
         child.terminate()
@@ -40,10 +53,8 @@ def restart_in_place() -> None:
             child.kill()
     log.info("re-exec: child processes stopped in %.2fs; replacing the process",
              time.monotonic() - began)
-    os.environ[RESTARTED_AT] = repr(time.time())
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

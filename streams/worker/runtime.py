@@ -21,6 +21,7 @@ from streams.worker.declared import publish_declared
 from streams.worker.enrichment import Enricher
 from streams.worker.repartition import rekey_group
 from streams.worker.sources import Sources
+from streams.worker.standby import Handover
 from streams.kafka.partitioning import ControlView
 from streams.esp.reports import EspReports
 from streams.esp.softbounces import SoftBounces
@@ -77,11 +78,17 @@ class WorkerRuntime:
         self.on_stop: list[Callable[[], None]] = []
         #: the scaling state (repartition mode; None in direct mode)
         self.control: ControlView | None = None
+        #: a standby's wait for its generation to serve (streams.worker.standby)
+        self.handover: Handover | None = None
         self.stats_view: StatsView | None = None
         self.aggregator: AggregatorProcess | None = None
         if config.stats.enabled:
             self.stats_view = StatsView(config.kafka, topics.stats)
             self.aggregator = AggregatorProcess(config)
+        #: set when this process serves (at once, but in a standby: streams.worker.standby);
+        #: the statistics, declared loops and the API wait for it
+        self.released = asyncio.Event()
+        self.released.set()
         self._started: asyncio.Future[None] | None = None
         self._summaries: asyncio.Task[None] | None = None
 
@@ -108,6 +115,7 @@ class WorkerRuntime:
                 await loop.run_in_executor(None, self.tags.start)
                 await loop.run_in_executor(None, self.accounts.start)
                 self.output.start()
+                await self.released.wait()
                 if self.stats_view is not None and self.aggregator is not None:
                     # not waited for: /stats answers 503 until the view has caught up
                     self.stats_view.start(wait_ready_s=None)
