@@ -16,7 +16,9 @@ worker's CPU in a burst.
 wait: while a stream's buffer is under pressure, Faust leaves that partition out of what the
 next ``getmany`` may return, and ``getmany`` waits up to a second for records of the others.
 When all partitions that have records are held back (a spike), that second was spent idle
-even after the buffer had drained; it now waits ``BUFFERED_WAIT_S`` and asks again.
+even after the buffer had drained; it now waits ``BUFFERED_WAIT_S`` and asks again. A wait
+covers the partitions open when it began, so while partitions wait to be opened (a start, a
+cut-over's standby) it lasts ``GATED_WAIT_S``: one just opened is read within that.
 """
 from __future__ import annotations
 
@@ -28,10 +30,12 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import Message
 from mode import Service, ServiceT
 
-__all__ = ["BUFFERED_WAIT_S", "DrainingConsumer", "deliver"]
+__all__ = ["BUFFERED_WAIT_S", "DrainingConsumer", "GATED_WAIT_S", "deliver"]
 
 #: how long a fetch waits for records of the other partitions while a stream buffer is full
 BUFFERED_WAIT_S = 0.01
+#: how long a fetch waits for records while some partitions wait to be opened
+GATED_WAIT_S = 0.1
 
 Step = Coroutine[Any, Any, Any]
 
@@ -104,7 +108,10 @@ class DrainingConsumer(AIOKafkaConsumer):
                 # (changed) while a stream buffer is full, its partitions are left out of the
                 # fetch; wait for the others only briefly, so they are fetched again as soon as
                 # the buffer drains instead of after a second
-                ait = getmany(timeout=BUFFERED_WAIT_S if self._buffered_partitions else 1.0)
+                # (changed) while partitions wait to be opened (streams.worker.bootstrap), wait
+                # briefly too: a wait covers only the partitions open when it began
+                ait = getmany(timeout=BUFFERED_WAIT_S if self._buffered_partitions else
+                              GATED_WAIT_S if getattr(self, "gated", None) else 1.0)
 
                 # Sleeping because sometimes getmany is called in a loop
                 # never releasing to the event loop

@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from aiokafka.consumer.fetcher import FetchResult, Fetcher
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -67,12 +67,19 @@ class PacedFetcher(Fetcher):  # type: ignore[misc]
     drain_bytes: int
     _next_group: int
 
+    #: the long poll's limit while a partition waits to be opened (and Faust's otherwise)
+    gated_wait_ms = 100
+    _idle_wait_ms: int
+    gating: Callable[[], bool]
+
     @classmethod
-    def pace(cls, fetcher: Fetcher, interval_s: float,
-             drain_bytes: int = 256 * 1024) -> "PacedFetcher":
+    def pace(cls, fetcher: Fetcher, interval_s: float, drain_bytes: int = 256 * 1024,
+             gating: Callable[[], bool] = lambda: False) -> "PacedFetcher":
         fetcher.__class__ = cls
         paced: PacedFetcher = fetcher
         paced.interval_s = interval_s
+        paced.gating = gating
+        paced._idle_wait_ms = getattr(fetcher, "_fetch_max_wait_ms", 500)  # (aiokafka default)
         paced.next_round_at = paced._round_at = 0.0
         paced._handed = 0
         paced._rate = 0.0
@@ -88,6 +95,11 @@ class PacedFetcher(Fetcher):  # type: ignore[misc]
         now = time.monotonic()
         if now < self.next_round_at:
             return [], {}, self.next_round_at - now, False, []
+        # aiokafka sends one fetch per broker at a time: a partition opened while an idle
+        # long poll is out waits for it (Faust's 1.5 s). While partitions wait to be opened
+        # (a start, a rebalance, a standby taking over) the poll is kept short.
+        self._fetch_max_wait_ms = (min(self.gated_wait_ms, self._idle_wait_ms) if self.gating()
+                                   else self._idle_wait_ms)
         actions = super()._get_actions_per_node(assignment)
         if actions[0]:  # fetch requests go out this turn
             self.next_round_at = now + self.interval(now)
@@ -165,4 +177,6 @@ class PacedConsumerThread(AIOKafkaConsumerThread):
         interval_ms = getattr(self.consumer, "fetch_interval_ms", None)
         consumer = self._consumer
         if interval_ms and consumer is not None and consumer._fetcher is not None:
-            PacedFetcher.pace(consumer._fetcher, interval_ms / 1000)
+            owner = self.consumer  # a GatedConsumer: partitions waiting to be opened
+            PacedFetcher.pace(consumer._fetcher, interval_ms / 1000,
+                              gating=lambda: bool(getattr(owner, "gated", ())))

@@ -10,7 +10,8 @@ changelog only during recovery, but the copy goes on until the old generation is
 when ``G+1`` serves, :class:`Handover` first reads what was copied since into the tables, then
 opens the snapshot and ESP partitions (events open after the profile gate,
 :mod:`streams.worker.bootstrap`) and starts the rest of a worker (re-key stage, coordinator,
-API, statistics). The worker of ``G`` then replaces itself with a shell that waits for the
+API, statistics) at its parent's CPU priority (until then it runs ``STANDBY_NICE`` lower, so
+its start-up takes CPU the serving generation leaves). The worker of ``G`` then replaces itself with a shell that waits for the
 standby (:mod:`streams.worker.shell`): the process a supervisor started keeps running.
 
 A standby ends itself when its parent is gone (:func:`watch_parent`) or when the scale ends
@@ -37,7 +38,8 @@ from streams.errors import KafkaFailure
 from streams.kafka.clients import confluent_config
 from streams.kafka.partitioning import ControlView
 
-__all__ = ["Handover", "STANDBY", "spawn", "standby_generation", "watch_parent"]
+__all__ = ["Handover", "STANDBY", "restore_priority", "spawn", "standby_generation",
+           "watch_parent"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,10 @@ log = logging.getLogger(__name__)
 STANDBY = "FEEDBACKLOOPS_STANDBY"
 #: the PID of the worker that started it
 PARENT = "FEEDBACKLOOPS_PARENT"
+#: the parent's CPU priority (nice), restored when the standby serves
+PARENT_NICE = "FEEDBACKLOOPS_PARENT_NICE"
+#: how much lower a standby's CPU priority is until it serves
+STANDBY_NICE = 10
 #: how long the catch-up may take before the standby gives up (the worker restarts)
 CATCH_UP_TIMEOUT_S = 120.0
 
@@ -56,10 +62,32 @@ def standby_generation() -> int | None:
 
 
 def spawn(generation: int) -> subprocess.Popen[bytes]:
-    """Start a standby for ``generation``: this process's command line, output and group."""
-    env = {**os.environ, STANDBY: str(generation), PARENT: str(os.getpid())}
+    """Start a standby for ``generation``: this process's command line, output and group, at
+    a lower CPU priority (``STANDBY_NICE`` more) until it serves: its start-up must not slow
+    the generation that serves meanwhile."""
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    env = {**os.environ, STANDBY: str(generation), PARENT: str(os.getpid()),
+           PARENT_NICE: str(nice)}
     log.info("starting a standby worker for generation %d", generation)
-    return subprocess.Popen([sys.executable, *sys.orig_argv[1:]], env=env)
+    child = subprocess.Popen([sys.executable, *sys.orig_argv[1:]], env=env)
+    try:  # before the interpreter has started a thread: every thread inherits it
+        os.setpriority(os.PRIO_PROCESS, child.pid, min(19, nice + STANDBY_NICE))
+    except OSError:
+        pass
+    return child
+
+
+def restore_priority() -> None:
+    """Back to the parent's CPU priority, on every thread (Linux: a thread attribute); a
+    process without CAP_SYS_NICE cannot, and keeps the lower one (with a warning)."""
+    nice = os.environ.get(PARENT_NICE)
+    if nice is None:
+        return
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            os.setpriority(os.PRIO_PROCESS, int(tid), int(nice))
+    except (OSError, ValueError) as exc:
+        log.warning("the standby keeps its lower CPU priority (%s)", exc)
 
 
 def watch_parent() -> None:
@@ -135,6 +163,7 @@ class Handover:
                 os._exit(0)
             await asyncio.sleep(0.05)
         began = time.monotonic()
+        restore_priority()
         while True:
             while app.rebalancing:
                 await asyncio.sleep(0.02)

@@ -117,3 +117,21 @@ def test_rounds_are_spaced_to_bring_about_round_events_each(planned: list[float]
     fetcher._handed = 100_000  # a spike: the shortest
     assert fetcher.interval(100.3) == fetcher.min_interval_s
     assert fetcher.interval(102.0) == 0.1  # then quiet for over a second: the longest again
+
+
+def test_while_a_partition_waits_to_be_opened_the_long_poll_is_short(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiokafka sends one fetch per broker at a time: a partition opened while an idle long
+    poll is out waited for it (Faust's 1.5 s) at every cut-over."""
+    waits: list[int] = []
+    monkeypatch.setattr(Fetcher, "_get_actions_per_node",
+                        lambda self, a: (waits.append(self._fetch_max_wait_ms)
+                                         or ([], {}, 0.2, False, [])))
+    gated: set[TP] = {TP("fl.gen2.events", 0)}
+    bare = object.__new__(Fetcher)
+    bare._fetch_max_wait_ms = 1500
+    fetcher = PacedFetcher.pace(bare, 0.0, gating=lambda: bool(gated))
+    fetcher._get_actions_per_node(None)
+    gated.clear()
+    fetcher._get_actions_per_node(None)
+    assert waits == [PacedFetcher.gated_wait_ms, 1500]
