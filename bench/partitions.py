@@ -98,7 +98,8 @@ class _Scaler:
 AFTER_S = 20.0
 
 
-def _cut_over_latency(result: ScenarioResult, times: dict[str, float]) -> dict[str, float]:
+def _cut_over_latency(result: ScenarioResult, times: dict[str, float]
+                      ) -> dict[str, float | None]:
     """The median p99 before the scale was asked for, and the worst p99 from the cut-over's
     start to ``AFTER_S`` after the new generation served (per-second buckets of receipts)."""
     timeline = result.timeline
@@ -156,9 +157,9 @@ def scale_partitions(opts: Options) -> ScenarioResult:
     result.extra.update(figures)
     if scaler.error:
         result.notes.append(f"the scale failed: {scaler.error}")
+    extra = cut_over.get("extra_latency_at_cut_over_s")
     result.targets.append(Target("extra p99 latency at the cut-over", 5.0, "<=",
-                                 cut_over.get("extra_latency_at_cut_over_s", float("nan")),
-                                 " s"))
+                                 extra if extra is not None else float("nan"), " s"))
     result.targets.append(Target("events lost across the scale", 0, "<=",
                                  float(result.completeness.get("missing", float("nan")))))
     return result

@@ -34,7 +34,9 @@ def hand_over(pid: int) -> None:
     """Become a shell waiting for child ``pid`` (a standby that serves now,
     :mod:`streams.worker.shell`). Does not return."""
     _stop_children()
-    os.execv(sys.executable, [sys.executable, "-m", "streams.worker.shell", str(pid)])
+    from streams.worker.shell import COMMAND
+
+    os.execv(sys.executable, [sys.executable, "-c", COMMAND, str(pid)])
 
 
 def restart_in_place() -> None:

@@ -11,14 +11,18 @@ import os
 import signal
 import sys
 
-__all__ = ["main"]
+__all__ = ["COMMAND", "main"]
+
+#: ``python -c COMMAND <pid>`` runs :func:`main` (what a worker replaces itself with)
+COMMAND = "import sys; from streams.worker.shell import main; sys.exit(main(sys.argv))"
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2)
 
 
 def main(argv: list[str]) -> int:
-    """``python -m streams.worker.shell <pid>``: wait for child ``pid``; its exit status."""
+    """``argv``: ``[program, pid]``; wait for child ``pid``; its exit status (:data:`COMMAND`
+    runs it)."""
     pid = int(argv[1])
 
     def forward(signum: int, frame: object) -> None:
@@ -38,7 +42,3 @@ def main(argv: list[str]) -> int:
             continue
         code = os.waitstatus_to_exitcode(status)
         return 128 - code if code < 0 else code  # killed by signal n: 128 + n, as a shell
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[3]
 #: a "worker" that starts a "standby" and hands over to it, as streams.worker.reexec does
 WORKER = """
 import os, subprocess, sys
+from streams.worker.reexec import hand_over
 child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]])
-os.execv(sys.executable, [sys.executable, "-m", "streams.worker.shell", str(child.pid)])
+hand_over(child.pid)
 """
 #: the "standby": reports that it runs, exits 3 on SIGTERM
 STANDBY = """
