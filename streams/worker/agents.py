@@ -150,7 +150,7 @@ def attach_agents(app: faust.App, config: Config, topics: Topics, runtime: Worke
                     await consumer.ungate(mine, offsets)
 
         async def stand_by() -> None:
-            await handover.run(app, open_partitions)
+            await handover.run(app, open_partitions, bootstrap.restart_clocks)
 
         app.task(stand_by)
 

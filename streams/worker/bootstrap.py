@@ -137,6 +137,12 @@ class ProfileBootstrap:
             self._gating.set()
         consumer.gate(tp for tp in assigned if tp.topic in self.raw_topics and tp.partition in partitions)
 
+    def restart_clocks(self) -> None:
+        """Count every waiting partition's ``timeout_s`` from now (a standby's partitions wait
+        for their generation to serve first, for as long as the scale's build takes)."""
+        now = time.monotonic()
+        self._waiting = {p: (now, target) for p, (_since, target) in self._waiting.items()}
+
     def read(self, partition: int, offset: int) -> None:
         """The snapshot agent finished the record at ``offset``."""
         self._read_up_to[partition] = offset

@@ -148,10 +148,12 @@ class Handover:
         if not self.released:
             consumer.gate(tp for tp in tps if tp.topic in self.sources)
 
-    async def run(self, app: Any, open_partitions: Callable[[set[TP]], Any]) -> None:
+    async def run(self, app: Any, open_partitions: Callable[[set[TP]], Any],
+                  before_release: Callable[[], None] = lambda: None) -> None:
         """Wait until the generation serves (or exit when the scale ended without it); then
         read the changelogs' new records into the tables, open the partitions and start the
-        rest of the worker. ``open_partitions`` opens gated snapshot and ESP partitions."""
+        rest of the worker. ``open_partitions`` opens gated snapshot and ESP partitions;
+        ``before_release`` runs just before the profile gate may open events."""
         while True:
             state = self.control.state()
             if state is not None and state.serving == self.generation:
@@ -171,6 +173,7 @@ class Handover:
             copied = await self._catch_up(app)
             if not app.rebalancing and round_ == self._assignments:
                 break  # else a rebalance recovered the tables again meanwhile: once more
+        before_release()
         self.released = True
         log.info("generation %d serves: standby caught up %d changelog records in %.2fs",
                  self.generation, copied, time.monotonic() - began)

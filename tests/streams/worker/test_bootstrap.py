@@ -249,3 +249,15 @@ def test_a_fresh_partition_opens_without_waiting_on_the_consumer_thread() -> Non
     asyncio.run(scenario())
     assert seeks == [{TP(RAW, 0): 0}]
     assert consumer._active_partitions == {TP(RAW, 0)} and not consumer.gated
+
+
+def test_a_standbys_wait_to_serve_does_not_count_towards_the_timeout() -> None:
+    """A standby's partitions are assigned long before its generation serves; counted from
+    the assignment, the timeout would open events before their snapshots were read."""
+    bootstrap, consumer = ScriptedBootstrap(end=10, failures=0), FakeConsumer()
+    bootstrap.timeout_s = 0.3
+    assign(bootstrap, consumer)
+    time.sleep(0.4)  # the build: the standby waits (not settled) past the timeout
+    bootstrap.restart_clocks()  # its generation serves
+    asyncio.run(run_for(bootstrap, consumer, 0.15))
+    assert consumer.opened == [], "opened as late before any snapshot was read"
