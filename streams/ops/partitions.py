@@ -239,14 +239,17 @@ class Coordinator:
         ``STANDBY_WAIT_S`` from the copy's end, or when the workers cannot be counted, the
         cut-over goes on without them (each worker then restarts into the generation)."""
         since = self._ready_wait.setdefault(nxt.generation, time.monotonic())
-        if time.monotonic() - since >= STANDBY_WAIT_S:
-            return True
         group = generation_topics(self.topics, state.serving).group
         try:
             described = self._admin.describe_consumer_groups([group])[group].result()
         except Exception:  # the group is not there yet or the broker is busy: do not wait
             return True
         ready = len(self.control.ready(nxt.generation))
+        if time.monotonic() - since >= STANDBY_WAIT_S:
+            log.warning("%d of %d standby workers of generation %d ready after %.0fs; cutting "
+                        "over anyway (the others restart into it)", ready,
+                        len(described.members), nxt.generation, STANDBY_WAIT_S)
+            return True
         if ready >= len(described.members):
             log.info("%d standby workers of generation %d ready after %.1fs", ready,
                      nxt.generation, time.monotonic() - since)
