@@ -4,11 +4,15 @@ At start the worker reads ``fl.partitioning`` (writing the first generation, wit
 ``kafka.partitions``, if there is none yet), builds the Faust app of the serving generation
 (:class:`streams.worker.sources.Sources`) and starts, beside it, the re-key stage
 (:mod:`streams.worker.repartition`) and a scaling-coordinator candidate
-(:mod:`streams.ops.partitions`). A watcher thread keeps the scaling metrics current and, when
+(:mod:`streams.ops.partitions`). A watcher thread keeps the scaling metrics current, starts a
+standby worker of the generation a scale builds (:mod:`streams.worker.standby`) and, when
 another generation starts serving (the old one is drained by then: everything it read is
-committed), re-executes the process with its own command line, so it comes back as a worker
-of the new generation with the same PID. A re-key stage that fails ends the process (status
-70), for its supervisor to restart it, rather than leave events unread.
+committed), hands over to that standby and becomes a shell waiting for it
+(:mod:`streams.worker.shell`), or, without a live standby, re-executes the process with its
+own command line, so it comes back as a worker of the new generation with the same PID.
+Started as a standby (``FEEDBACKLOOPS_STANDBY``), the process builds the next generation's
+app and starts the rest once that generation serves. A re-key stage that fails ends the
+process (status 70), for its supervisor to restart it, rather than leave events unread.
 """
 from __future__ import annotations
 
