@@ -43,7 +43,7 @@ from streams.worker.runtime import WorkerRuntime
 from streams.worker.sources import Sources
 from streams.worker.timeline import milestone
 
-__all__ = ["first_generation", "generation_app"]
+__all__ = ["first_generation", "generation_app", "remove_after_hand_over"]
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,13 @@ def generation_app(config: Config) -> faust.App:
     watcher = _Watcher(number, control, metrics, rekeyer, [rekeyer.stop, coordinator.stop])
 
     def serve() -> None:
-        os.environ.pop(STANDBY, None)  # a later restart in place comes back serving
-        _remove_other_generations(Path(config.worker.data_dir), number)
+        was_standby = os.environ.pop(STANDBY, None) is not None  # a later restart serves
+        if was_standby:
+            threading.Thread(target=remove_after_hand_over,
+                             args=(Path(config.worker.data_dir), number), name="old-tables",
+                             daemon=True).start()
+        else:
+            _remove_other_generations(Path(config.worker.data_dir), number)
         rekeyer.start()
         coordinator.start()
         threading.Thread(target=watcher.run, name="generation-watcher", daemon=True).start()
@@ -185,6 +190,28 @@ class _Watcher:
                      state.serving, standby.pid)
             hand_over(standby.pid)
         restart_in_place()
+
+
+#: the longest a former standby waits for the worker it takes over from to become a shell
+#: before it removes that worker's tables anyway
+HAND_OVER_WAIT_S = 120.0
+
+
+def remove_after_hand_over(data_dir: Path, serving: int) -> None:
+    """Remove the other generations' tables once the parent (the worker this standby takes
+    over from) has replaced itself with the shell (:mod:`streams.worker.shell`) or is gone:
+    until then it still has its generation's tables open, and RocksDB's last writes would
+    fail in a removed directory."""
+    parent = os.getppid()
+    deadline = time.monotonic() + HAND_OVER_WAIT_S
+    while time.monotonic() < deadline and os.getppid() == parent:
+        try:
+            if b"streams.worker.shell" in Path(f"/proc/{parent}/cmdline").read_bytes():
+                break
+        except OSError:  # gone
+            break
+        time.sleep(0.2)
+    _remove_other_generations(data_dir, serving)
 
 
 def _remove_other_generations(data_dir: Path, serving: int) -> None:
