@@ -30,16 +30,16 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable, cast
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from faust.types import TP
 
 from streams.config.settings import Config
-from streams.errors import KafkaFailure
-from streams.kafka.clients import confluent_config
+from streams.kafka.generations import ScaleState
 from streams.kafka.partitioning import ControlView
+from streams.kafka.window import Span, read_spans, reader
 
-__all__ = ["Handover", "STANDBY", "restore_priority", "spawn", "standby_generation",
-           "watch_parent"]
+__all__ = ["Handover", "STANDBY", "restore_priority", "scale_ended", "spawn",
+           "standby_generation", "watch_parent"]
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,20 @@ PARENT = "FEEDBACKLOOPS_PARENT"
 PARENT_NICE = "FEEDBACKLOOPS_PARENT_NICE"
 #: how much lower a standby's CPU priority is until it serves
 STANDBY_NICE = 10
-#: how long the catch-up may take before the standby gives up (the worker restarts)
+#: how long the catch-up may go without a record before the standby gives up (the worker
+#: restarts)
 CATCH_UP_TIMEOUT_S = 120.0
+
+
+def scale_ended(state: ScaleState | None, generation: int) -> bool:
+    """Whether the scale that was to make ``generation`` serve ended without it (cancelled):
+    its standby then exits (logged here)."""
+    if state is None or state.serving == generation:
+        return False
+    if state.next is not None and state.next.generation == generation:
+        return False
+    log.info("generation %d will not serve (the scale ended); standby exits", generation)
+    return True
 
 
 def standby_generation() -> int | None:
@@ -158,10 +170,7 @@ class Handover:
             state = self.control.state()
             if state is not None and state.serving == self.generation:
                 break
-            nxt = state.next if state is not None else None
-            if state is not None and (nxt is None or nxt.generation != self.generation):
-                log.info("generation %d will not serve (the scale ended); standby exits",
-                         self.generation)
+            if scale_ended(state, self.generation):
                 os._exit(0)
             await asyncio.sleep(0.05)
         began = time.monotonic()
@@ -193,46 +202,21 @@ class Handover:
         return sum(map(len, records.values()))
 
     def _read(self, starts: dict[TP, int]) -> dict[TP, list[_Change]]:
-        """The records of each changelog partition from ``starts`` to its end now."""
+        """The records of each changelog partition from ``starts`` to its end now (the
+        window reader's :func:`~streams.kafka.window.read_spans`: a compacted-away end is
+        noticed at the partition's end; no record for ``CATCH_UP_TIMEOUT_S`` fails)."""
         found: dict[TP, list[_Change]] = {tp: [] for tp in starts}
         if not starts:
             return found
-        consumer = Consumer(confluent_config(self.config.kafka, **{
-            "group.id": f"{self.config.worker.app_id}-standby",  # never joined nor committed
-            "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "fetch.wait.max.ms": 20}))
+        consumer = reader(self.config.kafka)
         try:
-            ends: dict[tuple[str, int], int] = {}
-            for tp in starts:
-                ends[(tp.topic, tp.partition)] = consumer.get_watermark_offsets(
-                    TopicPartition(tp.topic, tp.partition), timeout=10)[1]
-            open_ = {k: end for k, end in ends.items()
-                     if starts[TP(*k)] < end}
-            if not open_:
-                return found
-            consumer.assign([TopicPartition(t, p, starts[TP(t, p)]) for t, p in open_])
-            deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
-            while open_:
-                if time.monotonic() > deadline:
-                    raise KafkaFailure(f"standby: changelogs not read to their end in "
-                                       f"{CATCH_UP_TIMEOUT_S:.0f}s: {sorted(open_)}")
-                for msg in consumer.consume(2000, 0.2):
-                    if msg.error() is not None:
-                        continue
-                    # a message without an error has all three (the stubs say Optional)
-                    key = (cast(str, msg.topic()), cast(int, msg.partition()))
-                    end = open_.get(key)
-                    offset = cast(int, msg.offset())
-                    if end is None or offset >= end:
-                        continue
-                    tp = TP(*key)
-                    found[tp].append(_Change(tp, offset, msg.key(), msg.value()))
-                    if offset + 1 >= end:
-                        del open_[key]
-                # compaction may have removed the records just before an end
-                for tp_ in consumer.position([TopicPartition(t, p) for t, p in open_]):
-                    if tp_.offset >= open_.get((tp_.topic, tp_.partition), 0):
-                        open_.pop((tp_.topic, tp_.partition), None)
+            spans = [Span(tp.topic, tp.partition, start, consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=10)[1])
+                for tp, start in starts.items()]
+            for msg in read_spans(consumer, spans, CATCH_UP_TIMEOUT_S):
+                # a message read_spans yields has all three (the stubs say Optional)
+                tp = TP(cast(str, msg.topic()), cast(int, msg.partition()))
+                found[tp].append(_Change(tp, cast(int, msg.offset()), msg.key(), msg.value()))
             return found
         finally:
             consumer.close()
