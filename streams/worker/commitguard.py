@@ -113,13 +113,14 @@ class GuardedConsumer(DrainingConsumer):
         await super().on_partitions_revoked(revoked)
 
     def _new_offset(self, tp: TP) -> int | None:
-        acked = self._acked.get(tp)
-        gaps = self._gap.get(tp)
-        lowest = min(acked) if acked else None
-        if gaps:
-            lowest = gaps.begin() if lowest is None else min(lowest, gaps.begin())
-        if not self.opening.allows(tp, self._committed_offset[tp], lowest):
-            return None
+        if self._committed_offset[tp] is None:  # a first commit: the guard judges it
+            acked = self._acked.get(tp)
+            gaps = self._gap.get(tp)
+            lowest = min(acked) if acked else None
+            if gaps:
+                lowest = gaps.begin() if lowest is None else min(lowest, gaps.begin())
+            if not self.opening.allows(tp, None, lowest):
+                return None
         result: int | None = super()._new_offset(tp)
         return result
 

@@ -38,7 +38,9 @@ from streams.ops.partitions import PHASE_NUMBERS, Coordinator
 from streams.worker.app import build_app
 from streams.worker.repartition import Rekeyer
 from streams.worker.reexec import hand_over, restart_in_place
-from streams.worker.standby import STANDBY, Handover, spawn, standby_generation, watch_parent
+from streams.worker import shell
+from streams.worker.standby import (STANDBY, Handover, scale_ended, spawn, standby_generation,
+                                    watch_parent)
 from streams.worker.runtime import WorkerRuntime
 from streams.worker.sources import Sources
 from streams.worker.timeline import milestone
@@ -83,11 +85,9 @@ def generation_app(config: Config) -> faust.App:
     state = first_generation(config, topics, control)
     number, partitions = state.serving, state.partitions
     if standby is not None and standby != state.serving:
-        nxt = state.next
-        if nxt is None or nxt.generation != standby:
-            log.info("generation %d will not serve (the scale ended); standby exits", standby)
+        if scale_ended(state, standby) or state.next is None:
             sys.exit(0)
-        number, partitions = standby, nxt.partitions
+        number, partitions = standby, state.next.partitions
     sources = Sources.of_generation(config, topics, number, partitions)
     runtime = WorkerRuntime(config, topics, metrics, sources)
     rekeyer = Rekeyer(config, topics, control, metrics)
@@ -206,7 +206,7 @@ def remove_after_hand_over(data_dir: Path, serving: int) -> None:
     deadline = time.monotonic() + HAND_OVER_WAIT_S
     while time.monotonic() < deadline and os.getppid() == parent:
         try:
-            if b"streams.worker.shell" in Path(f"/proc/{parent}/cmdline").read_bytes():
+            if shell.__name__.encode() in Path(f"/proc/{parent}/cmdline").read_bytes():
                 break
         except OSError:  # gone
             break

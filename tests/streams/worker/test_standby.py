@@ -124,3 +124,14 @@ def test_a_rebalance_during_the_catch_up_catches_up_again_from_the_new_recovery(
     asyncio.run(asyncio.wait_for(handover.run(app, open_partitions), 5))
     assert handover.reads == [{CHANGELOG: 3}, {CHANGELOG: 7}]
     assert log[-1] == "opened"
+
+
+def test_a_standby_knows_when_its_scale_ended_without_it() -> None:
+    from streams.worker.standby import scale_ended
+
+    assert not scale_ended(None, 2)  # no state read yet: wait
+    assert not scale_ended(SERVING_1, 2)  # generation 2 is being built
+    assert not scale_ended(SERVING_2, 2)  # it serves
+    assert scale_ended(ScaleState(serving=1, partitions=4), 2)  # cancelled: nothing next
+    assert scale_ended(ScaleState(serving=1, partitions=4, next=Next(
+        generation=3, partitions=8, request_id="s", phase="copying")), 2)  # another scale
